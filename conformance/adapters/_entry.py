@@ -1,0 +1,114 @@
+"""The declaration every adapter entry makes, and the framework-free support check.
+
+An adapter module (``conformance/adapters/<framework>.py``) exposes:
+
+``FRAMEWORK``
+    the framework's name as used on the command line (``torch``, ``tensorflow`` ...).
+``REQUIRES``
+    the importable distributions it needs (checked with ``importlib.util.find_spec``
+    before a worker is started, so a missing framework costs nothing).
+``ENTRIES``
+    a tuple of :class:`Entry`, one per public API a user would call.
+``environment(device) -> dict[str, str]``
+    versions and device names; raises :class:`Unavailable` when ``device`` cannot be used.
+
+Adapter modules import their framework inside functions only, so the declarations can be
+read (``conformance list --entries``) in one process without importing any framework.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from conformance.protocol import Task
+
+# Canonical defaults: a parameter at its default is not "used" by a case.
+DEFAULT_IGNORE_INDEX = -100
+
+Run = Callable[[Task], tuple[dict[str, np.ndarray], str]]
+
+
+class Unavailable(Exception):
+    """The framework is installed but cannot serve this run (e.g. no GPU visible to it)."""
+
+
+class Unsupported(Exception):
+    """Raised by an entry's ``run`` when the case needs something its API cannot express."""
+
+
+class CallFailed(Exception):
+    """The framework raised during ``call``; carries the call text and the original error."""
+
+    def __init__(self, call: str, error: BaseException) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.call = call
+
+
+@contextmanager
+def calling(call: str) -> Iterator[None]:
+    """Attach the exact call text to whatever the framework raises inside the block."""
+    try:
+        yield
+    except Unsupported:
+        raise
+    except Exception as exc:
+        raise CallFailed(call, exc) from exc
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One public API entry point.
+
+    ``params`` lists the canonical parameters the API accepts natively (``weight``,
+    ``ignore_index``, ``label_smoothing``); ``reductions`` the reductions it can express
+    (natively, or with the framework's own reduce op, which then appears in the call text);
+    ``targets`` the target kinds it takes (``index``, ``probs``). ``run`` makes the call and
+    returns the outputs (``loss``, ``grad`` w.r.t. the input by the framework's autodiff, in
+    the canonical channel-first layout) and the exact call text.
+    """
+
+    api: str
+    loss: str
+    targets: frozenset[str]
+    params: frozenset[str]
+    reductions: frozenset[str]
+    run: Run
+    doc: str = ""
+
+
+def used_params(task: Task) -> set[str]:
+    """The canonical parameters that change the result of ``task``.
+
+    ``ignore_index`` counts only when some target equals it: an index nobody uses changes
+    nothing, so APIs without it can still be compared on that case.
+    """
+    used: set[str] = set()
+    p = task.params
+    if p.get("weight") is not None:
+        used.add("weight")
+    if float(p.get("label_smoothing", 0.0)) != 0.0:
+        used.add("label_smoothing")
+    if task.target_kind == "index" and np.any(
+        task.target == int(p.get("ignore_index", DEFAULT_IGNORE_INDEX))
+    ):
+        used.add("ignore_index")
+    return used
+
+
+def unsupported_reason(entry: Entry, task: Task) -> str | None:
+    """Why ``entry`` cannot take ``task`` as written, or None when it can."""
+    if task.loss != entry.loss:
+        return f"{entry.api} implements {entry.loss}, not {task.loss}"
+    if task.target_kind not in entry.targets:
+        return f"{entry.api} takes {'/'.join(sorted(entry.targets))} targets, not {task.target_kind}"
+    missing = sorted(used_params(task) - entry.params)
+    if missing:
+        return f"{entry.api} has no native parameter for {', '.join(missing)}"
+    reduction = task.params.get("reduction", "mean")
+    if reduction not in entry.reductions:
+        return f"{entry.api} cannot express reduction={reduction!r}"
+    return None

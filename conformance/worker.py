@@ -1,0 +1,95 @@
+"""The child side of a framework worker: import one adapter, then serve Tasks until told to stop.
+
+Runs in its own process (``multiprocessing`` spawn context) so that frameworks which cannot
+share a process (``import tensorflow`` then ``import paddle`` segfaults) never meet, and a
+crash costs only the Task in flight. The framework's own stdout/stderr chatter goes to a log
+file whose tail the parent reports when this process dies.
+
+Started by the parent as ``python -m conformance.worker FRAMEWORK DEVICE`` with stderr already
+pointed at the log file: Tasks arrive on stdin, answers leave on the original stdout, and
+stdout is then pointed at the log too, so nothing a framework prints can corrupt the channel.
+(A plain subprocess rather than multiprocessing's spawn: spawn re-imports the caller's
+``__main__``, which breaks scripts without a main guard.)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any
+
+from conformance.adapters import load
+from conformance.adapters._entry import CallFailed, Entry, Unavailable, Unsupported
+from conformance.adapters._entry import unsupported_reason as _unsupported_reason
+from conformance.protocol import Outcome, Task
+
+_MAX_REASON = 2000
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"
+
+
+def handle(entry: Entry, task: Task) -> Outcome:
+    """Run one Task against one entry, turning every way it can end into an Outcome."""
+    reason = _unsupported_reason(entry, task)
+    if reason is not None:
+        return Outcome("unsupported", reason=reason)
+    start = time.perf_counter()
+    try:
+        outputs, call = entry.run(task)
+    except Unsupported as exc:
+        return Outcome("unsupported", reason=_one_line(str(exc)))
+    except CallFailed as exc:
+        return Outcome(
+            "raised",
+            call=exc.call,
+            reason=_one_line(str(exc)),
+            seconds=time.perf_counter() - start,
+        )
+    return Outcome("ok", call=call, outputs=outputs, seconds=time.perf_counter() - start)
+
+
+def serve(framework: str, device: str, inbox: Connection, conn: Connection) -> None:
+    """Send ("ready", env) or ("unavailable", reason) once, then answer each Task from
+    ``inbox`` with an Outcome on ``conn``; None (or the parent going away) stops the worker."""
+    try:
+        adapter = load(framework)
+        env: dict[str, Any] = adapter.environment(device)
+    except Unavailable as exc:
+        conn.send(("unavailable", str(exc)))
+        return
+    except Exception as exc:  # an import that fails is a reason to skip, not a crash
+        traceback.print_exc()
+        conn.send(("unavailable", _one_line(f"{type(exc).__name__}: {exc}")))
+        return
+    entries = {entry.api: entry for entry in adapter.ENTRIES}
+    conn.send(("ready", env))
+    while True:
+        try:
+            task = inbox.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        try:
+            outcome = handle(entries[task.api], task)
+        except Exception as exc:  # a bug in the adapter itself: report it, keep serving
+            traceback.print_exc()
+            outcome = Outcome("raised", reason=_one_line(f"adapter bug: {type(exc).__name__}: {exc}"))
+        conn.send(outcome)
+
+
+def main(argv: list[str]) -> None:
+    framework, device = argv
+    answers = os.dup(1)
+    os.dup2(2, 1)  # the framework's prints go to the log, not into the channel
+    serve(framework, device, Connection(0, writable=False), Connection(answers, readable=False))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
