@@ -1,0 +1,298 @@
+"""Run cases through every framework's entries and stream the judged rows to disk.
+
+One long-lived worker process per framework (imports cost seconds, and some frameworks
+cannot share a process); the workers start in parallel and then serve the cases one at a
+time, each framework in its own thread. The oracle runs here, in the parent, once per case.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from conformance import adapters, oracle
+from conformance.adapters._entry import Entry
+from conformance.cases import Case
+from conformance.compare import compare, tolerance
+from conformance.protocol import Outcome, Task
+from conformance.results import ResultWriter, Verdict
+from conformance.supervisor import Lost, Worker, WorkerUnavailable
+
+FRAMEWORKS = ("torch", "tensorflow", "jax", "paddle")
+OUTPUTS = ("loss", "grad")
+SMALL = 64  # outputs up to this many elements are stored whole in the row
+
+
+@dataclass
+class Expected:
+    """The oracle's answer for one case (or why it has none)."""
+
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+    magnitudes: dict[str, np.ndarray] = field(default_factory=dict)
+    n_terms: int = 1
+    problem: str = ""
+    input_shape: list[int] = field(default_factory=list)
+
+
+def expected_for(case: Case, x: np.ndarray, target: np.ndarray) -> Expected:
+    """Oracle value, gradient and error magnitudes (float64) for the case's rounded inputs."""
+    spec = oracle.LOSSES[case.loss]
+    kwargs = dict(case.params, weight=case.weight())
+    try:
+        loss = spec.value(x, target, **kwargs)
+        grad = spec.grad(x, target, **kwargs)
+        loss_mag, grad_mag = spec.magnitude(x, target, **kwargs)
+    except ValueError as exc:
+        return Expected(problem=f"oracle has no value: {exc}", input_shape=list(x.shape))
+    per_element = x.shape[1]
+    reduced = x.size // x.shape[1] if case.params["reduction"] != "none" else 1
+    return Expected(
+        values={"loss": loss, "grad": grad},
+        magnitudes={"loss": loss_mag, "grad": grad_mag},
+        n_terms=per_element * reduced,
+        input_shape=list(x.shape),
+    )
+
+
+def _small(a: np.ndarray | None) -> Any:
+    return None if a is None or np.size(a) > SMALL else np.asarray(a).tolist()
+
+
+def repro(case: Case, snippet: str, call: str) -> str:
+    """A snippet that rebuilds the case's arrays and makes the same call."""
+    kw = ", ".join(
+        f"{k}={'weight' if k == 'weight' else repr(v)}" for k, v in case.params.items()
+    )
+    header = (
+        f"# {case.file}:{case.line}  {case.id}\n"
+        "from conformance import cases, oracle\n"
+        f"case = cases.get({case.file!r}, {case.id!r})\n"
+        "x, t = case.arrays()\n"
+        "weight = case.weight()\n"
+        f"print('expected', oracle.{case.loss}(x, t, {kw}))\n"
+    )
+    return header + (snippet.format(call=call) if call else "")
+
+
+def _rows(
+    case: Case,
+    framework: str,
+    entry: Entry,
+    snippet: str,
+    device: str,
+    device_name: str,
+    result: Outcome | Lost | str,
+    expected: Expected,
+) -> Iterator[dict[str, Any]]:
+    """Judge one (case, entry) result into one row per output."""
+    common: dict[str, Any] = {
+        "case_id": case.id,
+        "base_id": case.base_id,
+        "file": case.file,
+        "line": case.line,
+        "loss": case.loss,
+        "framework": framework,
+        "api": entry.api,
+        "device": device,
+        "device_name": device_name,
+        "dtype": case.dtype,
+        "mode": "eager",
+        "params": json.dumps(case.params, sort_keys=True),
+        "target_kind": case.target_kind,
+        "input_shape": json.dumps(expected.input_shape),
+    }
+    for output in OUTPUTS:
+        row = dict(common, output=output)
+        want = expected.values.get(output)
+        row["expected"] = json.dumps(_small(want), default=str) if want is not None else None
+        if isinstance(result, str):  # the framework cannot run here at all
+            row.update(verdict=Verdict.SKIPPED, reason=result)
+        elif isinstance(result, Lost):
+            verdict = Verdict.CRASHED if result.kind == "crashed" else Verdict.TIMEOUT
+            row.update(verdict=verdict, reason=result.reason, stderr_tail=result.stderr_tail)
+        else:
+            row.update(_judge(case, result, output, want, expected))
+            row["seconds"] = result.seconds
+            row["call"] = result.call or None
+            if result.call:
+                row["repro"] = repro(case, snippet, result.call)
+        yield row
+
+
+def _judge(
+    case: Case, outcome: Outcome, output: str, want: np.ndarray | None, expected: Expected
+) -> dict[str, Any]:
+    if outcome.status == "unsupported":
+        return {"verdict": Verdict.UNSUPPORTED, "reason": outcome.reason}
+    got = outcome.outputs.get(output)
+    actual = {"actual": json.dumps(_small(got), default=str) if got is not None else None}
+    if case.expect_error is not None:
+        if outcome.status == "raised":
+            return {"verdict": Verdict.EXPECTED_ERROR, "reason": outcome.reason}
+        return {
+            "verdict": Verdict.NO_ERROR,
+            "reason": f"returned a value; the case expects an error: {case.expect_error}",
+            **actual,
+        }
+    if outcome.status == "raised":
+        return {"verdict": Verdict.ERROR, "reason": outcome.reason}
+    if want is None:
+        return {"verdict": Verdict.ERROR, "reason": expected.problem}
+    if got is None:
+        return {"verdict": Verdict.MISMATCH, "reason": f"the adapter returned no {output}"}
+    result = compare(
+        got, want, expected.magnitudes[output], dtype=case.dtype, n_terms=expected.n_terms
+    )
+    verdict = Verdict.PASS if result.passed else Verdict.MISMATCH
+    return {"verdict": verdict, "reason": result.reason, **result.fields(), **actual}
+
+
+@dataclass
+class _Framework:
+    name: str
+    entries: tuple[Entry, ...]
+    snippet: str
+    worker: Worker | None = None
+    skip_reason: str = ""
+    environment: dict[str, Any] = field(default_factory=dict)
+
+
+def _prepare(name: str, device: str, run_dir: Path) -> _Framework:
+    module = adapters.load(name)
+    fw = _Framework(name, tuple(module.ENTRIES), str(getattr(module, "SNIPPET", "")))
+    missing = [req for req in module.REQUIRES if importlib.util.find_spec(req) is None]
+    if missing:
+        fw.skip_reason = (
+            f"{', '.join(missing)} not installed (pip install 'loss-conformance[{name}]')"
+        )
+        return fw
+    worker = Worker(name, device, run_dir / "workers" / f"{name}.log")
+    try:
+        fw.environment = worker.start()
+        fw.worker = worker
+    except WorkerUnavailable as exc:
+        fw.skip_reason = str(exc)
+    return fw
+
+
+def _serve_case(
+    fw: _Framework,
+    case: Case,
+    tasks: Sequence[tuple[Entry, Task]],
+    expected: Expected,
+    device: str,
+    timeout: float,
+    writer: ResultWriter,
+) -> None:
+    for entry, task in tasks:
+        result: Outcome | Lost | str
+        if fw.worker is None:
+            result = fw.skip_reason
+        else:
+            try:
+                result = fw.worker.call(task, timeout)
+            except WorkerUnavailable as exc:  # a restart after a crash failed
+                result = Lost("crashed", f"worker could not be restarted: {exc}", "")
+        device_name = str(fw.environment.get("device", device))
+        writer.write(
+            _rows(case, fw.name, entry, fw.snippet, device, device_name, result, expected)
+        )
+
+
+def run(
+    cases: Sequence[Case],
+    run_dir: Path,
+    *,
+    frameworks: Sequence[str] = FRAMEWORKS,
+    device: str = "cpu",
+    timeout: float = 120.0,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> dict[str, Any]:
+    """Run every case on every framework's entries; rows go to ``run_dir/results.jsonl``.
+
+    Returns the run's environment (versions, devices, skipped frameworks, timing).
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(timezone.utc)
+    environment: dict[str, Any] = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "argv": " ".join(sys.argv),
+        "started": started.isoformat(timespec="seconds"),
+        "device": device,
+    }
+    with ThreadPoolExecutor(max_workers=max(len(frameworks), 1)) as pool:
+        prepared = list(pool.map(lambda n: _prepare(n, device, run_dir), frameworks))
+        for fw in prepared:
+            environment[fw.name] = fw.environment or {"skipped": fw.skip_reason}
+        try:
+            with ResultWriter(run_dir) as writer:
+                for done, case in enumerate(cases):
+                    if progress:
+                        progress(done, len(cases), case.id)
+                    x, target = case.arrays()
+                    expected = expected_for(case, x, target)
+                    jobs = []
+                    for fw in prepared:
+                        tasks = [
+                            (entry, _task(case, entry, x, target, device))
+                            for entry in fw.entries
+                            if entry.loss == case.loss
+                        ]
+                        jobs.append(
+                            pool.submit(
+                                _serve_case, fw, case, tasks, expected, device, timeout, writer
+                            )
+                        )
+                    for job in jobs:
+                        job.result()
+                if progress:
+                    progress(len(cases), len(cases), "")
+        finally:
+            for fw in prepared:
+                if fw.worker is not None:
+                    fw.worker.stop()
+    finished = datetime.now(timezone.utc)
+    environment["finished"] = finished.isoformat(timespec="seconds")
+    environment["seconds"] = round((finished - started).total_seconds(), 2)
+    return environment
+
+
+def _task(case: Case, entry: Entry, x: np.ndarray, target: np.ndarray, device: str) -> Task:
+    return Task(
+        case_id=case.id,
+        loss=case.loss,
+        api=entry.api,
+        input=x,
+        target=target,
+        target_kind=case.target_kind,  # type: ignore[arg-type]  # validated by the schema
+        params=dict(case.params, weight=case.weight()),
+        device=device,
+    )
+
+
+def timestamp_dir(root: Path) -> Path:
+    """``root/<UTC timestamp>``; a suffix keeps two runs in one second apart."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    path = root / stamp
+    n = 1
+    while path.exists():
+        n += 1
+        path = root / f"{stamp}-{n}"
+    return path
+
+
+__all__ = ["FRAMEWORKS", "expected_for", "repro", "run", "timestamp_dir", "tolerance"]
