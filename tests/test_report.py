@@ -1,0 +1,307 @@
+"""The HTML report and CSV export, built from a saved run directory."""
+
+from __future__ import annotations
+
+import json
+import math
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from conformance.report import JSON_COLUMNS, render, write_csv
+from conformance.results import COLUMNS, FAILING, ResultWriter, Verdict, summarize, write_summary
+
+XSS = "<script>alert(1)</script>"
+SECTIONS = ("overview", "by-api", "coverage", "discrepancies", "rows", "environment")
+ENVIRONMENT = {
+    "python": "3.11.9",
+    "numpy": "2.4.6",
+    "platform": "Linux-x86_64",
+    "started": "2025-01-01T12:00:00",
+    "finished": "2025-01-01T12:05:00",
+    "argv": ["conformance", "run", "--framework", "torch"],
+    "torch": {"torch": "2.13.0", "device": "cpu"},
+    "paddle": {"skipped": "paddle is not installed"},
+}
+
+
+def _row(case: str, api: str, verdict: Verdict, **extra: Any) -> dict[str, Any]:
+    framework = api.split(".")[0]
+    row: dict[str, Any] = {
+        "case_id": f"{case}[dtype=float32]",
+        "base_id": case,
+        "file": "cases/ce.yaml",
+        "line": 12,
+        "loss": case.split("-")[0],
+        "framework": framework,
+        "api": api,
+        "device": "cpu",
+        "device_name": "cpu",
+        "dtype": "float32",
+        "mode": "eager",
+        "output": "loss",
+        "verdict": verdict.value,
+        "reason": f"{verdict.value} reason",
+        "call": f"{api}(input, target)",
+        "params": {"reduction": "mean", "weight": [1.0, 2.0]},
+        "input_shape": [4, 3],
+        "repro": f"import {framework}\n{api}(x, y)",
+        "seconds": 0.01,
+    }
+    row.update(extra)
+    return row
+
+
+ROWS: list[dict[str, Any]] = [
+    _row("ce-basic", "torch.nn.functional.cross_entropy", Verdict.PASS, max_ulp=0.5),
+    _row(
+        "ce-nan",
+        "torch.nn.functional.cross_entropy",
+        Verdict.MISMATCH,
+        reason="NaN pattern differs: expected finite at [1], got NaN",
+        max_abs_err=math.nan,
+        max_rel_err=math.nan,
+        max_ulp=math.nan,
+        tolerance=2.4e-7,
+        worst_index=[1],
+        worst_expected=0.6931471805599453,
+        worst_actual=math.nan,
+        expected=[0.1, 0.6931471805599453],
+        actual=[0.1, math.nan],
+    ),
+    _row(
+        "ce-small",
+        "optax.softmax_cross_entropy",
+        Verdict.MISMATCH,
+        max_abs_err=1e-5,
+        max_rel_err=3e-5,
+        max_ulp=250.0,
+        tolerance=2.4e-7,
+        worst_index=[0],
+        worst_expected=1.0,
+        worst_actual=1.00001,
+    ),
+    _row("ce-basic", "paddle.nn.functional.cross_entropy", Verdict.UNSUPPORTED),
+    _row(
+        "nll-crash",
+        "torch.nn.functional.nll_loss",
+        Verdict.CRASHED,
+        reason="worker died with SIGSEGV",
+        stderr_tail="Fatal Python error: Segmentation fault\n  File x.py, line 3",
+    ),
+    _row("nll-bad", "torch.nn.functional.nll_loss", Verdict.EXPECTED_ERROR),
+    _row("ce-basic", "tensorflow.keras.losses.categorical_crossentropy", Verdict.SKIPPED),
+    _row(
+        "ce-html",
+        "torch.nn.functional.cross_entropy",
+        Verdict.ERROR,
+        case_id=f"ce-html{XSS}",
+        reason=f"ValueError: bad {XSS} value & more",
+        call=f"torch.nn.functional.cross_entropy({XSS})",
+        repro=f"print('{XSS}')",
+    ),
+]
+
+
+class Page(HTMLParser):
+    """Collects the ids, the discrepancy entries, the table rows and external references."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.discrepancies: list[dict[str, str | None]] = []
+        self.rows: list[dict[str, str | None]] = []
+        self.heat_cells: list[str] = []
+        self.refs: list[str] = []
+        self.scripts = 0
+        self.text: list[str] = []
+        self._in_all_rows = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(str(a["id"]))
+        if a.get("id") == "all-rows":
+            self._in_all_rows = True
+        classes = (a.get("class") or "").split()
+        if tag == "details" and "disc" in classes:
+            self.discrepancies.append(a)
+        if tag == "tr" and self._in_all_rows and "data-verdict" in a:
+            self.rows.append(a)
+        if tag == "td" and "data-verdict" in a:
+            self.heat_cells.append(a["data-verdict"] or "")
+        if tag == "script":
+            self.scripts += 1
+        for key in ("src", "href", "action"):
+            if a.get(key):
+                self.refs.append(str(a[key]))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self._in_all_rows = False
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _write_run(run_dir: Path, rows: list[dict[str, Any]], summary: bool = True) -> Path:
+    with ResultWriter(run_dir) as writer:
+        writer.write(rows)
+    if summary:
+        frame = pd.DataFrame(rows)
+        write_summary(run_dir, summarize(frame.reindex(columns=list(COLUMNS)), ENVIRONMENT))
+    return run_dir
+
+
+def _parse(path: Path) -> tuple[str, Page]:
+    text = path.read_text(encoding="utf-8")
+    page = Page()
+    page.feed(text)
+    page.close()
+    return text, page
+
+
+@pytest.fixture
+def rendered(tmp_path: Path) -> tuple[str, Page]:
+    path = render(_write_run(tmp_path / "run", ROWS))
+    assert path == tmp_path / "run" / "report.html"
+    return _parse(path)
+
+
+def test_sections_and_counts(rendered: tuple[str, Page]) -> None:
+    _, page = rendered
+    assert set(SECTIONS) <= page.ids
+    body = " ".join(" ".join(page.text).split())
+    assert "8 rows, 4 failing." in body
+    assert "mismatch: 2" in body and "crashed: 1" in body and "timeout: 0" in body
+    # The full table has every row, tagged for the filter.
+    assert [r["data-verdict"] for r in page.rows] == [r["verdict"] for r in ROWS]
+    assert [r["data-framework"] for r in page.rows] == [r["framework"] for r in ROWS]
+
+
+def test_discrepancies_every_failing_row_worst_first(rendered: tuple[str, Page]) -> None:
+    _, page = rendered
+    failing = [r for r in ROWS if Verdict(r["verdict"]) in FAILING]
+    assert len(page.discrepancies) == len(failing) == 4
+    # crashed, then error, then the two mismatches: NaN-pattern (max ULP NaN) before 250 ULP.
+    assert [d["data-verdict"] for d in page.discrepancies] == [
+        "crashed",
+        "error",
+        "mismatch",
+        "mismatch",
+    ]
+    assert [d["data-ulp"] for d in page.discrepancies][2:] == ["NaN", "250"]
+
+
+def test_discrepancy_details(rendered: tuple[str, Page]) -> None:
+    text, page = rendered
+    joined = "".join(page.text)
+    assert "NaN pattern differs: expected finite at [1], got NaN" in joined
+    assert "Fatal Python error: Segmentation fault" in joined  # stderr_tail
+    assert "cases/ce.yaml:12" in joined  # file:line
+    assert "expected 0.6931471805599453, actual NaN" in joined  # worst element
+    assert "[0.1, &#34;NaN&#34;]" in text  # small actual array, the NaN value as stored
+    assert "import torch\ntorch.nn.functional.nll_loss(x, y)" in joined  # repro kept verbatim
+
+
+def test_escaping(rendered: tuple[str, Page]) -> None:
+    text, page = rendered
+    # Only the report's own script tag exists; the case's one is escaped everywhere.
+    assert text.count("<script") == 1 and page.scripts == 1
+    assert "alert(1)" not in text.split("<script>")[1].split("</script>")[0]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert XSS in "".join(page.text)  # and it reads back as the original text
+    assert "bad &lt;script&gt;alert(1)&lt;/script&gt; value &amp; more" in text
+
+
+def test_self_contained(rendered: tuple[str, Page]) -> None:
+    text, page = rendered
+    for needle in ('src="http', "src='http", 'href="http', "href='http", "@import", "url("):
+        assert needle not in text
+    assert all(ref.startswith("#") for ref in page.refs), page.refs
+    assert "<style>" in text
+
+
+def test_summary_and_coverage(rendered: tuple[str, Page]) -> None:
+    text, page = rendered
+    joined = " ".join(page.text)
+    assert "torch.nn.functional.cross_entropy" in joined
+    # ce with torch cross_entropy holds pass, mismatch and error: the worst shown is error.
+    assert "error" in page.heat_cells and "unsupported" in page.heat_cells
+    assert 'class="v-error" title="1 error, 1 mismatch, 1 pass"' in text
+    # Pass % for torch cross_entropy: 1 good of 3 decided rows.
+    assert "33.3" in joined
+
+
+def test_environment(rendered: tuple[str, Page]) -> None:
+    _, page = rendered
+    joined = " ".join(page.text)
+    for fact in ("3.11.9", "Linux-x86_64", "2.13.0", "paddle is not installed"):
+        assert fact in joined
+    assert "conformance run --framework torch" in joined
+
+
+def test_nan_cell_versus_nan_value(tmp_path: Path) -> None:
+    rows = [
+        _row("a-x", "torch.a", Verdict.MISMATCH, max_ulp=math.nan, max_rel_err=0.5),
+        _row("a-y", "torch.a", Verdict.PASS),  # max_ulp missing
+    ]
+    _, page = _parse(render(_write_run(tmp_path, rows)))
+    assert page.discrepancies[0]["data-ulp"] == "NaN"
+    cells = page.text
+    assert "NaN" in cells and "—" in cells
+
+
+def test_empty_run(tmp_path: Path) -> None:
+    (tmp_path / "results.jsonl").write_text("")
+    text, page = _parse(render(tmp_path))
+    assert "empty" in page.ids
+    assert "0 rows, 0 failing." in " ".join(" ".join(page.text).split())
+    assert page.discrepancies == [] and page.rows == []
+    assert "No environment recorded." in text  # and no summary.json was needed
+
+
+def test_missing_summary(tmp_path: Path) -> None:
+    _write_run(tmp_path, ROWS, summary=False)
+    text, page = _parse(render(tmp_path))
+    assert "No summary.json" in text
+    assert len(page.discrepancies) == 4
+    assert not (tmp_path / "summary.json").exists()
+
+
+def test_summary_disagreeing_with_results(tmp_path: Path) -> None:
+    _write_run(tmp_path, ROWS)
+    with ResultWriter(tmp_path) as writer:  # rows appended after the summary was written
+        writer.write([_row("late", "torch.b", Verdict.TIMEOUT)])
+    text, page = _parse(render(tmp_path))
+    assert "records 8 rows but results.jsonl has 9" in text
+    assert [d["data-verdict"] for d in page.discrepancies][:2] == ["crashed", "timeout"]
+
+
+def test_csv_round_trip(tmp_path: Path) -> None:
+    _write_run(tmp_path, ROWS)
+    path = write_csv(tmp_path)
+    assert path == tmp_path / "results.csv"
+    back = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=str)
+    assert list(back.columns) == list(COLUMNS)
+    assert len(back) == len(ROWS)
+    saved = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    for column in JSON_COLUMNS:
+        for text, original in zip(back[column], saved, strict=True):
+            if original[column] is None:
+                assert pd.isna(text)
+            else:
+                assert json.loads(text) == original[column]
+    assert back["case_id"].tolist() == [r["case_id"] for r in ROWS]
+    assert back["max_ulp"].tolist()[1] == "NaN"  # a NaN value stays the writer's string
+    assert pd.isna(back["max_ulp"].tolist()[3])  # a missing cell stays empty
+    assert back["stderr_tail"].tolist()[4] == ROWS[4]["stderr_tail"]  # newlines survive
+
+
+def test_csv_of_empty_run(tmp_path: Path) -> None:
+    (tmp_path / "results.jsonl").write_text("")
+    back = pd.read_csv(write_csv(tmp_path))
+    assert list(back.columns) == list(COLUMNS) and back.empty
