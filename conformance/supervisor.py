@@ -16,6 +16,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from conformance import adapters
 from conformance.protocol import Outcome, Task
 
 STDERR_TAIL = 3000
@@ -52,6 +53,7 @@ class Worker:
         self, framework: str, device: str, log_path: Path, *, start_timeout: float = 300.0
     ) -> None:
         self.framework = framework
+        self.module = adapters.MODULES[framework]
         self.device = device
         self.log_path = Path(log_path)
         self.start_timeout = start_timeout
@@ -68,10 +70,12 @@ class Worker:
         self._log_offset = self.log_path.stat().st_size
         with self.log_path.open("ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "conformance.worker", self.framework, self.device],
+                [sys.executable, "-m", "conformance.worker", self.module, self.device],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
+                # The child must import what this process can (e.g. an adapter added at run time).
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
             )
         assert proc.stdin is not None and proc.stdout is not None
         # Connection owns (and closes) its descriptor, so give it duplicates.

@@ -5,7 +5,7 @@ share a process (``import tensorflow`` then ``import paddle`` segfaults) never m
 crash costs only the Task in flight. The framework's own stdout/stderr chatter goes to a log
 file whose tail the parent reports when this process dies.
 
-Started by the parent as ``python -m conformance.worker FRAMEWORK DEVICE`` with stderr already
+Started by the parent as ``python -m conformance.worker ADAPTER_MODULE DEVICE`` with stderr already
 pointed at the log file: Tasks arrive on stdin, answers leave on the original stdout, and
 stdout is then pointed at the log too, so nothing a framework prints can corrupt the channel.
 (A plain subprocess rather than multiprocessing's spawn: spawn re-imports the caller's
@@ -21,7 +21,7 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
-from conformance.adapters import load
+import importlib
 from conformance.adapters._entry import CallFailed, Entry, Unavailable, Unsupported
 from conformance.adapters._entry import unsupported_reason as _unsupported_reason
 from conformance.protocol import Outcome, Task
@@ -54,11 +54,11 @@ def handle(entry: Entry, task: Task) -> Outcome:
     return Outcome("ok", call=call, outputs=outputs, seconds=time.perf_counter() - start)
 
 
-def serve(framework: str, device: str, inbox: Connection, conn: Connection) -> None:
+def serve(module: str, device: str, inbox: Connection, conn: Connection) -> None:
     """Send ("ready", env) or ("unavailable", reason) once, then answer each Task from
     ``inbox`` with an Outcome on ``conn``; None (or the parent going away) stops the worker."""
     try:
-        adapter = load(framework)
+        adapter = importlib.import_module(module)
         env: dict[str, Any] = adapter.environment(device)
     except Unavailable as exc:
         conn.send(("unavailable", str(exc)))
@@ -85,10 +85,10 @@ def serve(framework: str, device: str, inbox: Connection, conn: Connection) -> N
 
 
 def main(argv: list[str]) -> None:
-    framework, device = argv
+    module, device = argv
     answers = os.dup(1)
     os.dup2(2, 1)  # the framework's prints go to the log, not into the channel
-    serve(framework, device, Connection(0, writable=False), Connection(answers, readable=False))
+    serve(module, device, Connection(0, writable=False), Connection(answers, readable=False))
 
 
 if __name__ == "__main__":
