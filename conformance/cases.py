@@ -101,7 +101,7 @@ class _Loader(yaml.SafeLoader):
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]  # PyYAML is untyped here
             raise _AliasFound(event.start_mark.line + 1)
         return super().compose_node(parent, index)
 
@@ -154,6 +154,10 @@ def _to_python(
     node: yaml.Node, path: Path_, lines: dict[Path_, int], ctor: yaml.SafeLoader, label: str
 ) -> Any:
     lines[path] = node.start_mark.line + 1
+    if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_TAGS:
+        raise CaseError(
+            label, node.start_mark.line + 1, _dotted(path), f"YAML tag {node.tag} is not allowed"
+        )
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -174,6 +178,9 @@ def _to_python(
         return ctor.construct_object(node)
     except yaml.YAMLError as exc:
         raise CaseError(label, node.start_mark.line + 1, _dotted(path), str(exc)) from None
+
+
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 def _dotted(path: Path_) -> str:
@@ -199,29 +206,33 @@ def _schema_errors(doc: Any, lines: dict[Path_, int], label: str) -> list[CaseEr
     errors = []
     for err in _VALIDATOR.iter_errors(doc):
         path: Path_ = tuple(err.absolute_path)
-        message = _schema_message(err)
-        if err.validator == "additionalProperties":
-            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
-            path = (*path, extra[0]) if extra else path
+        message, key = _schema_message(err)
+        path = (*path, key) if key else path
         errors.append(CaseError(label, _line(lines, path), _dotted(path), message))
     return sorted(errors, key=lambda e: e.line)
 
 
-def _schema_message(err: jsonschema.ValidationError) -> str:
-    allowed = ", ".join(sorted(err.schema.get("properties", {})))
+def _schema_message(err: jsonschema.ValidationError) -> tuple[str, str]:
+    """The message for one schema error, and the offending key when it is an unknown one."""
+    sub: dict[str, Any] = err.schema if isinstance(err.schema, dict) else {}
+    known = sub.get("properties", {})
+    allowed = ", ".join(sorted(known))
+    instance: Any = err.instance
     if err.validator == "additionalProperties":
-        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
-        return f"unknown key {extra[0]!r} (allowed: {allowed})"
+        extra = sorted(set(instance) - set(known))
+        return f"unknown key {extra[0]!r} (allowed: {allowed})", extra[0]
     if err.validator == "required":
-        return f"{err.message.split(' is ')[0]} is required (allowed: {allowed})"
+        return f"{err.message.split(' is ')[0]} is required (allowed: {allowed})", ""
     if err.validator == "enum":
-        options = ", ".join(str(v) for v in err.validator_value)
-        return f"{err.instance!r} is not allowed (allowed: {options})"
+        choices: Any = err.validator_value
+        options = ", ".join(str(v) for v in choices)
+        return f"{instance!r} is not allowed (allowed: {options})", ""
     if err.validator == "type":
-        return f"expected {err.validator_value}, got {type(err.instance).__name__} {err.instance!r}"
+        kind = type(instance).__name__
+        return f"expected {err.validator_value}, got {kind} {instance!r}", ""
     if err.validator == "oneOf":
-        return f"write either literal `values` or a generator ({err.schema.get('description')})"
-    return err.message
+        return f"write either literal `values` or a generator ({sub.get('description')})", ""
+    return err.message, ""
 
 
 class _Check:
@@ -425,7 +436,8 @@ def get(path: str | Path, case_id: str) -> Case:
 
 def _make_input(spec: dict[str, Any], dtype: str) -> np.ndarray:
     if "values" in spec:
-        return np.asarray(spec["values"], dtype=np.float64).astype(dtype)
+        literal: np.ndarray = np.asarray(spec["values"], dtype=np.float64).astype(dtype)
+        return literal
     rng = np.random.default_rng(spec["seed"])
     shape = tuple(spec["shape"])
     scale = float(spec.get("scale", 1.0))
@@ -448,7 +460,8 @@ def _make_target(
     if kind == "probs":
         logits = rng.normal(0.0, float(spec.get("scale", 1.0)), size=x.shape)
         e = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return (e / e.sum(axis=1, keepdims=True)).astype(dtype)
+        probs: np.ndarray = (e / e.sum(axis=1, keepdims=True)).astype(dtype)
+        return probs
     target = rng.integers(0, classes, size=spatial, dtype=np.int64)
     share = float(spec.get("ignore_share", 0.0))
     count = round(share * target.size)

@@ -89,7 +89,8 @@ _CLASS_NAMES = ("finite", "NaN", "+Inf", "-Inf")
 def ulp_distance(actual: np.ndarray, expected: np.ndarray, dtype: str) -> np.ndarray:
     """|actual - expected| in units of the case dtype's spacing at the expected value."""
     spacing = np.spacing(np.abs(expected).astype(dtype)).astype(np.float64)
-    return np.abs(actual - expected) / spacing
+    distance: np.ndarray = np.abs(actual - expected) / spacing
+    return distance
 
 
 def compare(
@@ -116,8 +117,8 @@ def compare(
     if np.any(ca != ce):
         idx = tuple(int(i) for i in np.argwhere(ca != ce)[0])
         count = int(np.count_nonzero(ca != ce))
-        got = f"{a[idx]!r}" if ca[idx] == 0 else _CLASS_NAMES[ca[idx]]
-        want = f"{e[idx]!r}" if ce[idx] == 0 else _CLASS_NAMES[ce[idx]]
+        got = repr(float(a[idx])) if ca[idx] == 0 else _CLASS_NAMES[ca[idx]]
+        want = repr(float(e[idx])) if ce[idx] == 0 else _CLASS_NAMES[ce[idx]]
         return Comparison(
             False,
             f"NaN/Inf pattern differs at {count} element(s); first at {list(idx)}: "
@@ -131,14 +132,16 @@ def compare(
     finite = ce == 0
     if not np.any(finite):
         return Comparison(True, "all elements non-finite and matching", tolerance=rtol, **base)
-    err = np.where(finite, np.abs(a - e), 0.0)
+    # Non-finite elements already match; measure finite ones only (zeros elsewhere).
+    a, e = np.where(finite, a, 0.0), np.where(finite, e, 0.0)
+    err = np.abs(a - e)
     bound = rtol * np.abs(np.asarray(magnitude, dtype=np.float64)) + DTYPE_TINY[dtype]
     ratio = np.where(finite, err / bound, 0.0)
     worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(ratio)), ratio.shape))
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(finite & (e != 0), err / np.abs(e), np.where(err == 0, 0.0, np.inf))
     ulps = np.where(finite, ulp_distance(a, e, dtype), 0.0)
-    metrics = {
+    metrics: dict[str, Any] = {
         "max_abs_err": float(err.max()),
         "max_rel_err": float(rel.max()),
         "max_ulp": float(ulps.max()),
@@ -153,7 +156,8 @@ def compare(
     return Comparison(
         False,
         f"{count} element(s) beyond tolerance; worst at {list(worst)}: expected "
-        f"{e[worst]!r}, got {a[worst]!r} (abs err {err[worst]:.3g} > bound {bound[worst]:.3g})",
+        f"{float(e[worst])!r}, got {float(a[worst])!r} "
+        f"(abs err {err[worst]:.3g} > bound {bound[worst]:.3g})",
         **base,
         **metrics,
     )

@@ -140,7 +140,8 @@ def load(run_dir: Path) -> pd.DataFrame:
         for line in f:
             if line.strip():
                 rows.append(json.loads(line))
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+    frame: pd.DataFrame = pd.DataFrame(rows, columns=list(COLUMNS))
+    return frame
 
 
 def summarize(frame: pd.DataFrame, environment: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,168 @@
+"""Case files: strict validation with file:line errors, matrix expansion, generation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import CASES
+
+from conformance import cases
+
+GOOD = """\
+cases:
+  - id: demo
+    loss: cross_entropy
+    input: {shape: [3, 4, 5], scale: 3.0, seed: 7}
+    target: {kind: index, seed: 8, ignore_share: 0.4}
+    params: {weight: [1, 2, 3, 4], ignore_index: 255}
+    matrix:
+      reduction: [none, mean]
+      dtype: [float32, float64]
+"""
+
+
+def errors_of(path) -> list[str]:  # type: ignore[no-untyped-def]
+    with pytest.raises(cases.CaseErrors) as info:
+        cases.load_file(path)
+    return [str(e) for e in info.value.errors]
+
+
+def test_matrix_expands_with_stable_readable_ids(write_yaml):
+    loaded = cases.load_file(write_yaml(GOOD))
+    assert [c.id for c in loaded] == [
+        "demo[reduction=none,dtype=float32]",
+        "demo[reduction=none,dtype=float64]",
+        "demo[reduction=mean,dtype=float32]",
+        "demo[reduction=mean,dtype=float64]",
+    ]
+    assert {c.line for c in loaded} == {2}
+    assert loaded[2].params == {
+        "weight": [1, 2, 3, 4], "ignore_index": 255, "reduction": "mean", "label_smoothing": 0.0
+    }
+    assert loaded[1].dtype == "float64"
+
+
+def test_generated_arrays_are_deterministic_rounded_and_scattered(write_yaml):
+    case = cases.load_file(write_yaml(GOOD))[0]
+    x, t = case.arrays()
+    x2, t2 = case.arrays()
+    assert x.dtype == np.float32 and x.shape == (3, 4, 5)
+    assert np.array_equal(x, x2) and np.array_equal(t, t2)
+    assert t.dtype == np.int64 and t.shape == (3, 5)
+    ignored = t == 255
+    assert ignored.sum() == 6  # 40 % of 15, exactly
+    flat = ignored.reshape(-1)
+    assert not flat[-6:].all(), "ignored positions must not all sit at the end"
+    assert set(np.unique(t[~ignored])) <= {0, 1, 2, 3}
+    assert x.std() > 1.5, "logits need real spread"
+
+
+def test_probability_targets_are_distributions(write_yaml):
+    path = write_yaml(
+        "cases:\n  - id: p\n    loss: cross_entropy\n"
+        "    input: {shape: [4, 3, 2], seed: 1}\n    target: {kind: probs, seed: 2}\n"
+    )
+    case = cases.load_file(path)[0]
+    _, t = case.arrays()
+    assert case.target_kind == "probs" and t.shape == (4, 3, 2)
+    np.testing.assert_allclose(t.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_typo_key_names_file_line_field_and_allowed(write_yaml):
+    path = write_yaml(GOOD.replace("    params:", "    parmas:"))
+    (msg,) = errors_of(path)
+    assert msg == (
+        f"{path}:6: cases[0].parmas: unknown key 'parmas' (allowed: description, dtype, "
+        "expect_error, id, input, loss, matrix, params, source, target)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("edit", "line", "field", "text"),
+    [
+        (("reduction: [none, mean]", "reduction: [none, meen]"), 8,
+         "cases[0].matrix.reduction[1]", "'meen' is not allowed (allowed: none, mean, sum)"),
+        (("seed: 7", "seed: seven"), 4, "cases[0].input.seed", "expected integer, got str"),
+        (("weight: [1, 2, 3, 4]", "weight: [1, 2, 3]"), 6, "cases[0].params.weight",
+         "must have length C=4"),
+        (("shape: [3, 4, 5]", "shape: [3000, 4000, 5000]"), 4, "cases[0].input.shape",
+         "exceeds the limit"),
+        (("    loss: cross_entropy\n", ""), 2, "cases[0]", "'loss' is required"),
+        (("ignore_share: 0.4", "ignore_share: 1.4"), 5, "cases[0].target.ignore_share",
+         "1.4 is greater than the maximum of 1"),
+    ],
+)
+def test_each_problem_is_located(write_yaml, edit, line, field, text):
+    path = write_yaml(GOOD.replace(*edit))
+    (msg,) = errors_of(path)
+    assert msg.startswith(f"{path}:{line}: {field}: "), msg
+    assert text in msg
+
+
+def test_literal_targets_are_checked(write_yaml):
+    base = (
+        "cases:\n  - id: lit\n    loss: cross_entropy\n    input:\n      values: [[1, 2, 3], [3, 2, 1]]\n"
+        "    target:\n      values: {t}\n"
+    )
+    assert "outside [0, 3)" in errors_of(write_yaml(base.format(t="[0, 3]")))[0]
+    assert "must be integers" in errors_of(write_yaml(base.format(t="[0, 1.5]")))[0]
+    assert "shape (N, d1, ..., dk) = [2]" in errors_of(write_yaml(base.format(t="[0, 1, 2]")))[0]
+    assert ":5: cases[0].input.values: nested lists are ragged" in errors_of(
+        write_yaml(base.replace("[3, 2, 1]", "[3, 2]").format(t="[0, 1]"))
+    )[0]
+    # an out-of-range label is fine when the case is about the error
+    ok = write_yaml(base.format(t="[0, 3]") + "    expect_error: label 3 is out of range\n")
+    assert cases.load_file(ok)[0].expect_error == "label 3 is out of range"
+
+
+def test_alias_bomb_is_refused_without_expanding(write_yaml):
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+    bomb += "".join(f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("bcdefgh", "cdefghi"))
+    (msg,) = errors_of(write_yaml(bomb))
+    assert msg.endswith(":2: yaml: aliases (*name) are not allowed; write the values out")
+
+
+def test_non_utf8_file(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("cases:\n  - id: caf\xe9\n".encode("latin-1"))
+    (msg,) = errors_of(path)
+    assert msg == f"{path}:2: file: not UTF-8 (byte 0xe9 at offset 18)"
+
+
+def test_yaml_syntax_error_and_duplicate_key(write_yaml):
+    (msg,) = errors_of(write_yaml("cases:\n  - id: x\n    loss: [unclosed\n"))
+    assert ": yaml: " in msg and ":4:" in msg or ":3:" in msg
+    (msg,) = errors_of(write_yaml(GOOD.replace("    loss: cross_entropy\n", "    loss: cross_entropy\n    loss: cross_entropy\n")))
+    assert msg.endswith(":4: cases[0].loss: duplicate key")
+
+
+def test_python_tags_are_not_constructed(write_yaml):
+    (msg,) = errors_of(write_yaml("cases: !!python/object/apply:os.system ['true']\n"))
+    assert msg.endswith(":1: cases: YAML tag tag:yaml.org,2002:python/object/apply:os.system is not allowed")
+    (msg,) = errors_of(write_yaml("cases:\n  - id: !!python/name:os.system x\n"))
+    assert ":2: cases[0].id: could not determine a constructor" in msg
+
+
+def test_all_problems_are_reported_in_one_pass(write_yaml):
+    text = GOOD.replace("reduction: [none, mean]", "reduction: [meen]").replace("seed: 7", "seed: -1")
+    assert len(errors_of(write_yaml(text))) == 2
+
+
+def test_duplicate_ids_across_files(tmp_path):
+    (tmp_path / "a.yaml").write_text(GOOD)
+    (tmp_path / "b.yaml").write_text(GOOD)
+    with pytest.raises(cases.CaseErrors) as info:
+        cases.load_paths([tmp_path])
+    assert "is already used at" in str(info.value)
+
+
+def test_shipped_cases_are_valid_and_cover_the_issue():
+    loaded = cases.load_paths([CASES])
+    shapes = {len(c.arrays()[0].shape) for c in loaded}
+    assert {2, 4, 5} <= shapes  # N,C / N,C,H,W / N,C,d1,d2,d3
+    assert {c.params["reduction"] for c in loaded} == {"none", "mean", "sum"}
+    assert {c.target_kind for c in loaded} == {"index", "probs"}
+    assert {c.params["ignore_index"] for c in loaded if c.base_id.startswith("ce-")} >= {-100, 255}
+    assert any(c.params["weight"] for c in loaded)
+    assert any(c.params["label_smoothing"] for c in loaded)
+    assert any(c.expect_error for c in loaded)
