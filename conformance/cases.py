@@ -274,7 +274,8 @@ def _validate_case(
     size = math.prod(shape)
     if size > max_elements:
         check.fail(
-            ("input", "shape"), f"{size} elements exceeds the limit of {max_elements} (--max-elements)"
+            ("input", "shape"),
+            f"{size} elements exceeds the limit of {max_elements} (--max-elements)",
         )
         return None
     classes = shape[1]
@@ -413,7 +414,9 @@ def load_paths(
             first = seen[case.id]
             errors.append(
                 CaseError(
-                    case.file, case.line, "id",
+                    case.file,
+                    case.line,
+                    "id",
                     f"{case.id!r} is already used at {first.file}:{first.line}",
                 )
             )

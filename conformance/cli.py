@@ -24,21 +24,45 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run cases on frameworks and write a report")
-    r.add_argument("--cases", nargs="+", default=["cases"], metavar="PATH",
-                   help="case files or directories (default: cases)")
-    r.add_argument("--framework", default=",".join(runner.FRAMEWORKS),
-                   help="comma-separated subset of: " + ", ".join(adapters.MODULES))
+    r.add_argument(
+        "--cases",
+        nargs="+",
+        default=["cases"],
+        metavar="PATH",
+        help="case files or directories (default: cases)",
+    )
+    r.add_argument(
+        "--framework",
+        default=",".join(runner.FRAMEWORKS),
+        help="comma-separated subset of: " + ", ".join(adapters.MODULES),
+    )
     r.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
-    r.add_argument("-k", dest="keyword", default=None,
-                   help="only cases whose id contains this text (case-insensitive)")
-    r.add_argument("--out", type=Path, default=None,
-                   help="run directory (default: reports/<UTC timestamp>)")
-    r.add_argument("--timeout", type=float, default=120.0,
-                   help="seconds one call may take before its worker is killed (default 120)")
-    r.add_argument("--max-elements", type=int, default=cases.DEFAULT_MAX_ELEMENTS,
-                   help="largest input a case may declare (default %(default)s)")
-    r.add_argument("--exit-zero", action="store_true",
-                   help="exit 0 even when rows fail (the report still shows them)")
+    r.add_argument(
+        "-k",
+        dest="keyword",
+        default=None,
+        help="only cases whose id contains this text (case-insensitive)",
+    )
+    r.add_argument(
+        "--out", type=Path, default=None, help="run directory (default: reports/<UTC timestamp>)"
+    )
+    r.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="seconds one call may take before its worker is killed (default 120)",
+    )
+    r.add_argument(
+        "--max-elements",
+        type=int,
+        default=cases.DEFAULT_MAX_ELEMENTS,
+        help="largest input a case may declare (default %(default)s)",
+    )
+    r.add_argument(
+        "--exit-zero",
+        action="store_true",
+        help="exit 0 even when rows fail (the report still shows them)",
+    )
     r.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
     v = sub.add_parser("validate", help="check case files; exit 2 on any problem")
@@ -47,8 +71,11 @@ def _parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list expanded case ids (or adapter entries)")
     ls.add_argument("paths", nargs="*", default=["cases"], metavar="PATH")
-    ls.add_argument("--entries", action="store_true",
-                    help="list each framework's API entries and what they declare")
+    ls.add_argument(
+        "--entries",
+        action="store_true",
+        help="list each framework's API entries and what they declare",
+    )
 
     rep = sub.add_parser("report", help="re-render report.html from a run directory")
     rep.add_argument("run_dir", type=Path)

@@ -110,7 +110,9 @@ def compare(
         "dtype_actual": str(actual.dtype),
     }
     if actual.shape != np.shape(expected):
-        return Comparison(False, f"shape {list(actual.shape)} != expected {list(np.shape(expected))}", **base)
+        return Comparison(
+            False, f"shape {list(actual.shape)} != expected {list(np.shape(expected))}", **base
+        )
     a = actual.astype(np.float64)
     e = np.asarray(expected, dtype=np.float64)
     ca, ce = _classes(a), _classes(e)

@@ -71,9 +71,7 @@ def _small(a: np.ndarray | None) -> Any:
 
 def repro(case: Case, snippet: str, call: str) -> str:
     """A snippet that rebuilds the case's arrays and makes the same call."""
-    kw = ", ".join(
-        f"{k}={'weight' if k == 'weight' else repr(v)}" for k, v in case.params.items()
-    )
+    kw = ", ".join(f"{k}={'weight' if k == 'weight' else repr(v)}" for k, v in case.params.items())
     header = (
         f"# {case.file}:{case.line}  {case.id}\n"
         "from conformance import cases, oracle\n"
@@ -178,8 +176,10 @@ def _prepare(name: str, device: str, run_dir: Path) -> _Framework:
         )
         return fw
     worker = Worker(name, device, run_dir / "workers" / f"{name}.log")
+    started = time.perf_counter()
     try:
         fw.environment = worker.start()
+        fw.environment["start_seconds"] = round(time.perf_counter() - started, 2)
         fw.worker = worker
     except WorkerUnavailable as exc:
         fw.skip_reason = str(exc)
@@ -205,9 +205,7 @@ def _serve_case(
             except WorkerUnavailable as exc:  # a restart after a crash failed
                 result = Lost("crashed", f"worker could not be restarted: {exc}", "")
         device_name = str(fw.environment.get("device", device))
-        writer.write(
-            _rows(case, fw.name, entry, fw.snippet, device, device_name, result, expected)
-        )
+        writer.write(_rows(case, fw.name, entry, fw.snippet, device, device_name, result, expected))
 
 
 def run(

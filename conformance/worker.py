@@ -14,6 +14,7 @@ stdout is then pointed at the log too, so nothing a framework prints can corrupt
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import time
@@ -21,7 +22,6 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
-import importlib
 from conformance.adapters._entry import CallFailed, Entry, Unavailable, Unsupported
 from conformance.adapters._entry import unsupported_reason as _unsupported_reason
 from conformance.protocol import Outcome, Task
@@ -80,7 +80,9 @@ def serve(module: str, device: str, inbox: Connection, conn: Connection) -> None
             outcome = handle(entries[task.api], task)
         except Exception as exc:  # a bug in the adapter itself: report it, keep serving
             traceback.print_exc()
-            outcome = Outcome("raised", reason=_one_line(f"adapter bug: {type(exc).__name__}: {exc}"))
+            outcome = Outcome(
+                "raised", reason=_one_line(f"adapter bug: {type(exc).__name__}: {exc}")
+            )
         conn.send(outcome)
 
 

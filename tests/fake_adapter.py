@@ -32,9 +32,7 @@ def _exact(task: Task) -> dict[str, np.ndarray]:
     kw = dict(task.params)
     return {
         "loss": oracle.cross_entropy(task.input, task.target, **kw).astype(task.input.dtype),
-        "grad": oracle.cross_entropy_grad(task.input, task.target, **kw).astype(
-            task.input.dtype
-        ),
+        "grad": oracle.cross_entropy_grad(task.input, task.target, **kw).astype(task.input.dtype),
     }
 
 
@@ -62,8 +60,14 @@ def _run_raise(task: Task) -> tuple[dict[str, np.ndarray], str]:
 
 
 def _entry(api: str, run: object) -> Entry:
-    return Entry(api, "cross_entropy", frozenset({"index", "probs"}),
-                 frozenset({"weight", "ignore_index", "label_smoothing"}), _ALL, run)  # type: ignore[arg-type]
+    return Entry(
+        api,
+        "cross_entropy",
+        frozenset({"index", "probs"}),
+        frozenset({"weight", "ignore_index", "label_smoothing"}),
+        _ALL,
+        run,
+    )  # type: ignore[arg-type]
 
 
 ENTRIES = (

@@ -37,7 +37,10 @@ def test_matrix_expands_with_stable_readable_ids(write_yaml):
     ]
     assert {c.line for c in loaded} == {2}
     assert loaded[2].params == {
-        "weight": [1, 2, 3, 4], "ignore_index": 255, "reduction": "mean", "label_smoothing": 0.0
+        "weight": [1, 2, 3, 4],
+        "ignore_index": 255,
+        "reduction": "mean",
+        "label_smoothing": 0.0,
     }
     assert loaded[1].dtype == "float64"
 
@@ -80,16 +83,32 @@ def test_typo_key_names_file_line_field_and_allowed(write_yaml):
 @pytest.mark.parametrize(
     ("edit", "line", "field", "text"),
     [
-        (("reduction: [none, mean]", "reduction: [none, meen]"), 8,
-         "cases[0].matrix.reduction[1]", "'meen' is not allowed (allowed: none, mean, sum)"),
+        (
+            ("reduction: [none, mean]", "reduction: [none, meen]"),
+            8,
+            "cases[0].matrix.reduction[1]",
+            "'meen' is not allowed (allowed: none, mean, sum)",
+        ),
         (("seed: 7", "seed: seven"), 4, "cases[0].input.seed", "expected integer, got str"),
-        (("weight: [1, 2, 3, 4]", "weight: [1, 2, 3]"), 6, "cases[0].params.weight",
-         "must have length C=4"),
-        (("shape: [3, 4, 5]", "shape: [3000, 4000, 5000]"), 4, "cases[0].input.shape",
-         "exceeds the limit"),
+        (
+            ("weight: [1, 2, 3, 4]", "weight: [1, 2, 3]"),
+            6,
+            "cases[0].params.weight",
+            "must have length C=4",
+        ),
+        (
+            ("shape: [3, 4, 5]", "shape: [3000, 4000, 5000]"),
+            4,
+            "cases[0].input.shape",
+            "exceeds the limit",
+        ),
         (("    loss: cross_entropy\n", ""), 2, "cases[0]", "'loss' is required"),
-        (("ignore_share: 0.4", "ignore_share: 1.4"), 5, "cases[0].target.ignore_share",
-         "1.4 is greater than the maximum of 1"),
+        (
+            ("ignore_share: 0.4", "ignore_share: 1.4"),
+            5,
+            "cases[0].target.ignore_share",
+            "1.4 is greater than the maximum of 1",
+        ),
     ],
 )
 def test_each_problem_is_located(write_yaml, edit, line, field, text):
@@ -101,15 +120,17 @@ def test_each_problem_is_located(write_yaml, edit, line, field, text):
 
 def test_literal_targets_are_checked(write_yaml):
     base = (
-        "cases:\n  - id: lit\n    loss: cross_entropy\n    input:\n      values: [[1, 2, 3], [3, 2, 1]]\n"
+        "cases:\n  - id: lit\n    loss: cross_entropy\n"
+        "    input:\n      values: [[1, 2, 3], [3, 2, 1]]\n"
         "    target:\n      values: {t}\n"
     )
     assert "outside [0, 3)" in errors_of(write_yaml(base.format(t="[0, 3]")))[0]
     assert "must be integers" in errors_of(write_yaml(base.format(t="[0, 1.5]")))[0]
     assert "shape (N, d1, ..., dk) = [2]" in errors_of(write_yaml(base.format(t="[0, 1, 2]")))[0]
-    assert ":5: cases[0].input.values: nested lists are ragged" in errors_of(
-        write_yaml(base.replace("[3, 2, 1]", "[3, 2]").format(t="[0, 1]"))
-    )[0]
+    assert (
+        ":5: cases[0].input.values: nested lists are ragged"
+        in errors_of(write_yaml(base.replace("[3, 2, 1]", "[3, 2]").format(t="[0, 1]")))[0]
+    )
     # an out-of-range label is fine when the case is about the error
     ok = write_yaml(base.format(t="[0, 3]") + "    expect_error: label 3 is out of range\n")
     assert cases.load_file(ok)[0].expect_error == "label 3 is out of range"
@@ -117,7 +138,10 @@ def test_literal_targets_are_checked(write_yaml):
 
 def test_alias_bomb_is_refused_without_expanding(write_yaml):
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-    bomb += "".join(f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("bcdefgh", "cdefghi"))
+    bomb += "".join(
+        f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n"
+        for p, c in zip("bcdefgh", "cdefghi", strict=True)
+    )
     (msg,) = errors_of(write_yaml(bomb))
     assert msg.endswith(":2: yaml: aliases (*name) are not allowed; write the values out")
 
@@ -131,20 +155,30 @@ def test_non_utf8_file(tmp_path):
 
 def test_yaml_syntax_error_and_duplicate_key(write_yaml):
     (msg,) = errors_of(write_yaml("cases:\n  - id: x\n    loss: [unclosed\n"))
-    assert ": yaml: " in msg and ":4:" in msg or ":3:" in msg
-    (msg,) = errors_of(write_yaml(GOOD.replace("    loss: cross_entropy\n", "    loss: cross_entropy\n    loss: cross_entropy\n")))
+    assert (": yaml: " in msg and ":4:" in msg) or ":3:" in msg
+    (msg,) = errors_of(
+        write_yaml(
+            GOOD.replace(
+                "    loss: cross_entropy\n", "    loss: cross_entropy\n    loss: cross_entropy\n"
+            )
+        )
+    )
     assert msg.endswith(":4: cases[0].loss: duplicate key")
 
 
 def test_python_tags_are_not_constructed(write_yaml):
     (msg,) = errors_of(write_yaml("cases: !!python/object/apply:os.system ['true']\n"))
-    assert msg.endswith(":1: cases: YAML tag tag:yaml.org,2002:python/object/apply:os.system is not allowed")
+    assert msg.endswith(
+        ":1: cases: YAML tag tag:yaml.org,2002:python/object/apply:os.system is not allowed"
+    )
     (msg,) = errors_of(write_yaml("cases:\n  - id: !!python/name:os.system x\n"))
     assert ":2: cases[0].id: could not determine a constructor" in msg
 
 
 def test_all_problems_are_reported_in_one_pass(write_yaml):
-    text = GOOD.replace("reduction: [none, mean]", "reduction: [meen]").replace("seed: 7", "seed: -1")
+    text = GOOD.replace("reduction: [none, mean]", "reduction: [meen]").replace(
+        "seed: 7", "seed: -1"
+    )
     assert len(errors_of(write_yaml(text))) == 2
 
 

@@ -70,7 +70,10 @@ def test_argparse_errors_exit_2():
 def test_list_cases_and_entries():
     out = conformance("list")
     assert out.returncode == 0
-    assert "seed-1x3x2-weighted[reduction=mean,dtype=float32]\tcases/cross_entropy_seeds.yaml:" in out.stdout
+    assert (
+        "seed-1x3x2-weighted[reduction=mean,dtype=float32]\tcases/cross_entropy_seeds.yaml:"
+        in out.stdout
+    )
     entries = conformance("list", "--entries").stdout
     for api in ("torch.nn.functional.cross_entropy", "torch.nn.CrossEntropyLoss"):
         assert api in entries
@@ -88,8 +91,18 @@ def _fake_case(tmp_path: Path, case_id: str) -> Path:
 def test_run_exit_codes_and_outputs(tmp_path, fake_framework, capsys):
     out = tmp_path / "run"
     # fake.raise errors on every case: failing rows -> exit 1, but everything is written
-    code = cli.main(["run", "--framework", "fake", "--cases", str(_fake_case(tmp_path, "ok")),
-                     "--out", str(out), "--no-progress"])
+    code = cli.main(
+        [
+            "run",
+            "--framework",
+            "fake",
+            "--cases",
+            str(_fake_case(tmp_path, "ok")),
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 1
     printed = capsys.readouterr().out
     assert printed.strip().endswith(f"report: {out / 'report.html'}")
@@ -98,8 +111,19 @@ def test_run_exit_codes_and_outputs(tmp_path, fake_framework, capsys):
     summary = results.load(out)
     assert set(summary.verdict) == {"pass", "error"}
     # --exit-zero keeps the report but not the failure status
-    code = cli.main(["run", "--framework", "fake", "--cases", str(_fake_case(tmp_path, "ok")),
-                     "--out", str(tmp_path / "run2"), "--no-progress", "--exit-zero"])
+    code = cli.main(
+        [
+            "run",
+            "--framework",
+            "fake",
+            "--cases",
+            str(_fake_case(tmp_path, "ok")),
+            "--out",
+            str(tmp_path / "run2"),
+            "--no-progress",
+            "--exit-zero",
+        ]
+    )
     assert code == 0
     # -k selects by id; report re-renders from saved rows only
     (out / "report.html").unlink()

@@ -32,8 +32,9 @@ def test_matching_nan_and_inf_pass():
 
 
 def test_shape_is_checked_first():
-    r = compare(np.zeros((1,), np.float32), np.float64(0.0), np.float64(0.0), dtype="float32",
-                n_terms=2)
+    r = compare(
+        np.zeros((1,), np.float32), np.float64(0.0), np.float64(0.0), dtype="float32", n_terms=2
+    )
     assert not r.passed and r.reason == "shape [1] != expected []"
 
 
@@ -42,8 +43,7 @@ def test_bound_scales_with_magnitude_not_value():
     e = np.array([1e-6])
     a = np.array([1e-6 + 2e-6], dtype=np.float64)
     assert compare(a.astype(np.float32), e, np.array([100.0]), dtype="float32", n_terms=4).passed
-    assert not compare(a.astype(np.float32), e, np.array([1e-6]), dtype="float32",
-                       n_terms=4).passed
+    assert not compare(a.astype(np.float32), e, np.array([1e-6]), dtype="float32", n_terms=4).passed
 
 
 def test_one_ulp_off_passes_and_many_ulps_fail():

@@ -15,7 +15,6 @@ import pytest
 from conftest import CASES, ROOT, have
 
 from conformance import cases, results, runner
-from conformance.results import Verdict
 
 SMALL = """
 cases:
@@ -154,9 +153,23 @@ def test_killing_a_real_worker_mid_run_keeps_every_other_result(tmp_path):
     """The issue's acceptance check, with SIGKILL from outside while `conformance run` works."""
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "conformance", "run", "--framework", "torch",
-         "--out", str(out), "--no-progress", "--cases", str(CASES)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "conformance",
+            "run",
+            "--framework",
+            "torch",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--cases",
+            str(CASES),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     killed = None
     deadline = time.monotonic() + 120
@@ -165,7 +178,7 @@ def test_killing_a_real_worker_mid_run_keeps_every_other_result(tmp_path):
         if rows.exists() and rows.stat().st_size > 0:
             killed = _kill_worker_of(proc.pid)
         time.sleep(0.02)
-    stdout, stderr = proc.communicate(timeout=300)
+    _, stderr = proc.communicate(timeout=300)
     assert proc.returncode in (0, 1), stderr
     if killed is None:
         pytest.skip("the run finished before a worker could be killed")

@@ -104,7 +104,9 @@ def unsupported_reason(entry: Entry, task: Task) -> str | None:
     if task.loss != entry.loss:
         return f"{entry.api} implements {entry.loss}, not {task.loss}"
     if task.target_kind not in entry.targets:
-        return f"{entry.api} takes {'/'.join(sorted(entry.targets))} targets, not {task.target_kind}"
+        return (
+            f"{entry.api} takes {'/'.join(sorted(entry.targets))} targets, not {task.target_kind}"
+        )
     missing = sorted(used_params(task) - entry.params)
     if missing:
         return f"{entry.api} has no native parameter for {', '.join(missing)}"

@@ -64,9 +64,7 @@ def _ce_kwargs(task: Task) -> tuple[dict[str, Any], str]:
     return kwargs, ", ".join(text)
 
 
-def _value_and_grad(
-    task: Task, loss_of: Callable[[Any, Any], Any]
-) -> dict[str, np.ndarray]:
+def _value_and_grad(task: Task, loss_of: Callable[[Any, Any], Any]) -> dict[str, np.ndarray]:
     import torch
 
     x = torch.tensor(task.input, device=_device(task), requires_grad=True)
