@@ -81,6 +81,7 @@ class Case:
     description: str = ""
     source: str = ""
     axes: dict[str, Any] = field(default_factory=dict)
+    tolerance_factor: float = 1.0
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """The input (case dtype, channel-first) and the target (int64, or probs in dtype)."""
@@ -353,6 +354,7 @@ def _expand(raw: dict[str, Any], label: str, line: int, kind: str) -> Iterator[C
             description=raw.get("description", ""),
             source=raw.get("source", ""),
             axes=chosen,
+            tolerance_factor=float(raw.get("tolerance_factor", 1.0)),
         )
 
 

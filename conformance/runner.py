@@ -150,7 +150,12 @@ def _judge(
     if got is None:
         return {"verdict": Verdict.MISMATCH, "reason": f"the adapter returned no {output}"}
     result = compare(
-        got, want, expected.magnitudes[output], dtype=case.dtype, n_terms=expected.n_terms
+        got,
+        want,
+        expected.magnitudes[output],
+        dtype=case.dtype,
+        n_terms=expected.n_terms,
+        factor=case.tolerance_factor,
     )
     verdict = Verdict.PASS if result.passed else Verdict.MISMATCH
     return {"verdict": verdict, "reason": result.reason, **result.fields(), **actual}

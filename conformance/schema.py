@@ -95,6 +95,8 @@ CASE: dict[str, Any] = {
         "params": _params,
         "matrix": _matrix,
         "expect_error": {"type": "string", "minLength": 1, "description": "why it must raise"},
+        # Cases may only tighten the tolerance table (factor <= 1); see conformance/compare.py.
+        "tolerance_factor": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
     },
     "additionalProperties": False,
 }
