@@ -18,7 +18,7 @@ from conformance.protocol import Task
 FRAMEWORK = "jax"
 REQUIRES = ("jax", "optax")
 
-# Repro snippet: NumPy `x`, `t`, `weight` are defined before it (see conformance/repro.py).
+# Repro snippet: NumPy `x`, `t`, `weight` are defined before it (see conformance.runner.repro).
 # optax takes no class weights, so `weight` is unused.
 SNIPPET = """\
 import jax

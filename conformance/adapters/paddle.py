@@ -19,7 +19,7 @@ from conformance.protocol import Task
 FRAMEWORK = "paddle"
 REQUIRES = ("paddle",)
 
-# Repro snippet: NumPy `x`, `t`, `weight` are defined before it (see conformance/repro.py).
+# Repro snippet: NumPy `x`, `t`, `weight` are defined before it (see conformance.runner.repro).
 SNIPPET = """\
 import paddle
 input = paddle.to_tensor(x, stop_gradient=False)

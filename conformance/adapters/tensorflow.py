@@ -20,7 +20,7 @@ from conformance.protocol import Task
 FRAMEWORK = "tensorflow"
 REQUIRES = ("tensorflow",)
 
-# Repro snippet: NumPy `x`, `t`, `weight` are defined before it (see conformance/repro.py).
+# Repro snippet: NumPy `x`, `t`, `weight` are defined before it (see conformance.runner.repro).
 # The tf.nn / Keras APIs here take no class weights, so `weight` is unused.
 SNIPPET = """\
 import os

@@ -16,7 +16,7 @@ from conformance.protocol import Task
 FRAMEWORK = "torch"
 REQUIRES = ("torch",)
 
-# Repro snippet: NumPy `x`, `t`, `weight` are defined before it (see conformance/repro.py).
+# Repro snippet: NumPy `x`, `t`, `weight` are defined before it (see conformance.runner.repro).
 SNIPPET = """\
 import torch
 input = torch.tensor(x, requires_grad=True)
