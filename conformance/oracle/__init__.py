@@ -1,0 +1,72 @@
+"""Float64 NumPy reference ("oracle") for the loss functions under test.
+
+Written from the math in docs/semantics.md, never from a framework. Every function upcasts
+its inputs to float64 (the caller has already rounded them to the case dtype) and returns
+float64 arrays, 0-d for scalar reductions. Classes are on axis 1: input (N, C) or
+(N, C, d1, ..., dk); an integer target holds class indices (N, d1, ..., dk), a float target
+holds probabilities of the input's shape.
+
+``LOSSES`` maps a canonical loss name to its value / grad / magnitude callables. Adding a
+loss is one module in this package plus one line in ``LOSSES``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from conformance.oracle._common import REDUCTIONS
+from conformance.oracle.cross_entropy import (
+    cross_entropy,
+    cross_entropy_grad,
+    cross_entropy_magnitude,
+)
+from conformance.oracle.nll import nll_loss, nll_loss_grad, nll_loss_magnitude
+from conformance.oracle.softmax import log_softmax, log_softmax_grad, softmax, softmax_grad
+
+__all__ = [
+    "LOSSES",
+    "REDUCTIONS",
+    "LossOracle",
+    "cross_entropy",
+    "cross_entropy_grad",
+    "cross_entropy_magnitude",
+    "log_softmax",
+    "log_softmax_grad",
+    "nll_loss",
+    "nll_loss_grad",
+    "nll_loss_magnitude",
+    "softmax",
+    "softmax_grad",
+]
+
+
+class LossOracle(NamedTuple):
+    """The reference for one loss.
+
+    ``value(input, target, **params)`` -> loss; ``grad(input, target, **params,
+    grad_output=None)`` -> d sum(loss * grad_output) / d input; ``magnitude(...)`` (same
+    arguments as ``grad``) -> (loss_mag, grad_mag). ``params`` names the keyword arguments
+    the loss accepts (a runner passes only those); ``target_kinds`` says which target kinds
+    ("index": integer class indices, "probs": float probabilities) it defines.
+    """
+
+    value: Callable[..., Any]
+    grad: Callable[..., Any]
+    magnitude: Callable[..., Any]
+    params: tuple[str, ...]
+    target_kinds: tuple[str, ...]
+
+
+_CLASS_PARAMS = ("weight", "ignore_index", "reduction")
+
+LOSSES: dict[str, LossOracle] = {
+    "cross_entropy": LossOracle(
+        cross_entropy,
+        cross_entropy_grad,
+        cross_entropy_magnitude,
+        (*_CLASS_PARAMS, "label_smoothing"),
+        ("index", "probs"),
+    ),
+    "nll_loss": LossOracle(nll_loss, nll_loss_grad, nll_loss_magnitude, _CLASS_PARAMS, ("index",)),
+}
