@@ -48,7 +48,8 @@ class Expected:
 def expected_for(case: Case, x: np.ndarray, target: np.ndarray) -> Expected:
     """Oracle value, gradient and error magnitudes (float64) for the case's rounded inputs."""
     spec = oracle.LOSSES[case.loss]
-    kwargs = dict(case.params, weight=case.weight())
+    params = dict(case.params, weight=case.weight())
+    kwargs = {name: params[name] for name in spec.params if name in params}
     try:
         loss = spec.value(x, target, **kwargs)
         grad = spec.grad(x, target, **kwargs)

@@ -76,7 +76,7 @@ def test_typo_key_names_file_line_field_and_allowed(write_yaml):
     (msg,) = errors_of(path)
     assert msg == (
         f"{path}:6: cases[0].parmas: unknown key 'parmas' (allowed: description, dtype, "
-        "expect_error, id, input, loss, matrix, params, source, target)"
+        "expect_error, id, input, loss, matrix, params, source, target, tolerance_factor)"
     )
 
 
