@@ -140,7 +140,7 @@ class Worker:
         if self._proc.poll() is None and self._inbox is not None:
             try:
                 self._inbox.send(None)
-                self._proc.wait(10)
+                self._proc.wait(2)  # a framework's teardown may be slow; then it is killed
             except (OSError, subprocess.TimeoutExpired):
                 pass
         self._kill()
