@@ -155,11 +155,13 @@ def compare(
     if ratio[worst] <= 1.0:
         return Comparison(True, "", **base, **metrics)
     count = int(np.count_nonzero(ratio > 1.0))
+    # A lower-precision output than the case dtype is the usual cause; say so.
+    narrowed = f"; output is {actual.dtype}, case is {dtype}" if str(actual.dtype) != dtype else ""
     return Comparison(
         False,
         f"{count} element(s) beyond tolerance; worst at {list(worst)}: expected "
         f"{float(e[worst])!r}, got {float(a[worst])!r} "
-        f"(abs err {err[worst]:.3g} > bound {bound[worst]:.3g})",
+        f"(abs err {err[worst]:.3g} > bound {bound[worst]:.3g}){narrowed}",
         **base,
         **metrics,
     )

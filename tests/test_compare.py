@@ -62,3 +62,10 @@ def test_one_ulp_off_passes_and_many_ulps_fail():
 def test_ulp_distance_uses_case_dtype_spacing():
     e = np.array([1.0])
     assert ulp_distance(np.array([1.0 + 2 * 2.0**-23]), e, "float32")[0] == pytest.approx(2.0)
+
+
+def test_a_narrower_output_dtype_is_named_in_the_reason():
+    e = np.array([2.839804330792605])
+    r = compare(e.astype(np.float32), e, np.abs(e), dtype="float64", n_terms=5)
+    assert not r.passed and r.reason.endswith("; output is float32, case is float64")
+    assert r.dtype_actual == "float32"
