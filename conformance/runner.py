@@ -54,8 +54,12 @@ def expected_for(case: Case, x: np.ndarray, target: np.ndarray) -> Expected:
         loss = spec.value(x, target, **kwargs)
         grad = spec.grad(x, target, **kwargs)
         loss_mag, grad_mag = spec.magnitude(x, target, **kwargs)
-    except ValueError as exc:
+    except ValueError as exc:  # the documented way to say "no value" (e.g. label out of range)
         return Expected(problem=f"oracle has no value: {exc}", input_shape=list(x.shape))
+    except Exception as exc:  # an oracle bug must not cost the run its other rows
+        return Expected(
+            problem=f"oracle failed: {type(exc).__name__}: {exc}", input_shape=list(x.shape)
+        )
     per_element = x.shape[1]
     reduced = x.size // x.shape[1] if case.params["reduction"] != "none" else 1
     return Expected(
