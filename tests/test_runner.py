@@ -216,3 +216,30 @@ def test_expected_values_come_from_rounded_inputs():
     exp = runner.expected_for(case, x, t)
     assert exp.values["loss"].dtype == np.float64
     assert exp.n_terms == (x.shape[1] if case.params["reduction"] == "none" else x.size)
+
+
+REPRO_CASE = "seed-2x3-logits[reduction=mean,dtype=float32]"
+
+
+@pytest.mark.parametrize("framework", ["torch", "tensorflow", "jax", "paddle"])
+def test_each_frameworks_repro_snippet_reproduces_its_row(framework, tmp_path):
+    from conformance import adapters
+
+    required = adapters.load(framework).REQUIRES
+    missing = [m for m in required if not have(m)]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed")
+    selected = [c for c in cases.load_paths([CASES]) if c.id == REPRO_CASE]
+    runner.run(selected, tmp_path, frameworks=[framework])
+    frame = results.load(tmp_path)
+    rows = frame[(frame.verdict == "pass") & (frame.output == "loss")]
+    assert len(rows), f"no passing {framework} row for {REPRO_CASE}"
+    for row in rows.itertuples():
+        out = subprocess.run(
+            [sys.executable, "-c", row.repro], capture_output=True, text=True, cwd=ROOT
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        lines = out.stdout.splitlines()
+        assert lines[0].startswith("expected")
+        printed = float(lines[lines.index("loss") + 1])
+        assert printed == pytest.approx(json.loads(row.actual), rel=1e-6), row.api
