@@ -76,7 +76,12 @@ def _small(a: np.ndarray | None) -> Any:
 
 def repro(case: Case, snippet: str, call: str) -> str:
     """A snippet that rebuilds the case's arrays and makes the same call."""
-    kw = ", ".join(f"{k}={'weight' if k == 'weight' else repr(v)}" for k, v in case.params.items())
+    accepted = oracle.LOSSES[case.loss].params
+    kw = ", ".join(
+        f"{k}={'weight' if k == 'weight' else repr(v)}"
+        for k, v in case.params.items()
+        if k in accepted
+    )
     header = (
         f"# {case.file}:{case.line}  {case.id}\n"
         "from conformance import cases, oracle\n"
