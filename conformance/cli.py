@@ -13,7 +13,7 @@ from pathlib import Path
 
 from conformance import adapters, cases, results, runner
 
-EXIT_OK, EXIT_FAILING, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILING, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -140,6 +140,9 @@ def _run(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{n} {v}" for v, n in summary["by_verdict"].items() if n)
     print(f"{len(selected)} cases, {summary['rows']} rows: {counts or 'nothing ran'}")
     print(f"report: {html}")
+    if "interrupted" in environment:
+        print(f"interrupted: {environment['interrupted']}; rows so far are kept", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if summary["failing"] and not args.exit_zero:
         return EXIT_FAILING
     return EXIT_OK
@@ -187,9 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(error, file=sys.stderr)
         print(f"{len(exc.errors)} problem(s) in case files", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted; rows written so far are kept", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt:  # before the run started, or while writing the report
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -254,27 +254,43 @@ def run(
         loop_started = time.perf_counter()
         try:
             with ResultWriter(run_dir) as writer:
-                for done, case in enumerate(cases):
-                    if progress:
-                        progress(done, len(cases), case.id)
-                    x, target = case.arrays()
-                    expected = expected_for(case, x, target)
-                    jobs = []
-                    for fw in prepared:
-                        tasks = [
-                            (entry, _task(case, entry, x, target, device))
-                            for entry in fw.entries
-                            if entry.loss == case.loss
-                        ]
-                        jobs.append(
+                completed, jobs = 0, []
+                try:
+                    for case in cases:
+                        if progress:
+                            progress(completed, len(cases), case.id)
+                        x, target = case.arrays()
+                        expected = expected_for(case, x, target)
+                        jobs = [
                             pool.submit(
-                                _serve_case, fw, case, tasks, expected, device, timeout, writer
+                                _serve_case,
+                                fw,
+                                case,
+                                [
+                                    (entry, _task(case, entry, x, target, device))
+                                    for entry in fw.entries
+                                    if entry.loss == case.loss
+                                ],
+                                expected,
+                                device,
+                                timeout,
+                                writer,
                             )
-                        )
+                            for fw in prepared
+                        ]
+                        for job in jobs:
+                            job.result()
+                        jobs = []
+                        completed += 1
+                    if progress:
+                        progress(len(cases), len(cases), "")
+                except KeyboardInterrupt:
+                    # Ctrl-C reaches only this process (workers run in their own session):
+                    # let the calls in flight finish and write their rows, then stop.
                     for job in jobs:
                         job.result()
-                if progress:
-                    progress(len(cases), len(cases), "")
+                    completed += bool(jobs)
+                    environment["interrupted"] = f"stopped after {completed} of {len(cases)} cases"
             # Time from all workers ready to the last row written (the benchmark's figure).
             environment["cases_seconds"] = round(time.perf_counter() - loop_started, 3)
         finally:

@@ -76,6 +76,9 @@ class Worker:
                 stderr=log,
                 # The child must import what this process can (e.g. an adapter added at run time).
                 env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+                # Own session: a terminal's Ctrl-C goes to the runner, which finishes the calls
+                # in flight; a worker whose runner dies sees EOF on stdin and exits.
+                start_new_session=True,
             )
         assert proc.stdin is not None and proc.stdout is not None
         # Connection owns (and closes) its descriptor, so give it duplicates.

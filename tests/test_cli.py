@@ -141,3 +141,51 @@ def test_default_out_dir_is_timestamped_under_reports(tmp_path, fake_framework, 
 
 def test_cases_dir_default_is_the_shipped_set():
     assert (CASES / "cross_entropy.yaml").is_file()
+
+
+def test_ctrl_c_keeps_the_rows_and_still_writes_the_report(tmp_path):
+    """SIGINT mid-run: the call in flight finishes, the report is written, exit 130."""
+    import os
+    import signal
+    import time
+
+    path = tmp_path / "c.yaml"
+    body = "".join(
+        f"  - id: {cid}\n    loss: cross_entropy\n"
+        "    input: {shape: [3, 4], scale: 2.0, seed: 3}\n    target: {kind: index, seed: 4}\n"
+        for cid in ("first", "hang-second", "third")
+    )
+    path.write_text("cases:\n" + body)
+    out = tmp_path / "run"
+    script = (
+        "import sys; from conformance import adapters, cli; "
+        "adapters.MODULES['fake'] = 'fake_adapter'; "
+        f"sys.exit(cli.main(['run', '--framework', 'fake', '--cases', {str(path)!r}, "
+        f"'--out', {str(out)!r}, '--timeout', '4', '--no-progress']))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    rows = out / results.RESULTS_FILE
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if rows.exists() and len(rows.read_text().splitlines()) >= 8:  # "first" is done
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted: stopped after 2 of 3 cases; rows so far are kept" in stderr
+    assert "Traceback" not in stderr
+    assert (out / "report.html").is_file() and (out / "summary.json").is_file()
+    frame = results.load(out)
+    assert set(frame.case_id) == {"first", "hang-second"}
+    assert frame[
+        (frame.case_id == "hang-second") & (frame.api == "fake.hang")
+    ].verdict.tolist() == ["timeout", "timeout"]
