@@ -257,15 +257,32 @@ def _literal(values: Any, check: _Check, rel: Path_) -> np.ndarray | None:
     return arr
 
 
+def _check_range(values: np.ndarray, dtypes: list[str], check: _Check, rel: Path_) -> None:
+    """A finite literal that becomes ±inf in a case dtype is a typo, not an intent."""
+    finite = values[np.isfinite(values)]
+    for dtype in dtypes:
+        limit = float(np.finfo(dtype).max)
+        too_big = finite[np.abs(finite) > limit]
+        if too_big.size:
+            check.fail(
+                rel,
+                f"{too_big[0]:g} overflows {dtype} (largest {limit:g}); "
+                "write .inf or -.inf for an infinity",
+            )
+            return
+
+
 def _validate_case(
     raw: dict[str, Any], check: _Check, max_elements: int
 ) -> tuple[tuple[int, ...], str] | None:
     """Shape and range checks; returns (input shape, target kind) when the case is sound."""
     inp, tgt = raw["input"], raw["target"]
+    dtypes = raw.get("matrix", {}).get("dtype") or [raw.get("dtype", "float32")]
     if "values" in inp:
         x = _literal(inp["values"], check, ("input", "values"))
         if x is None:
             return None
+        _check_range(x, dtypes, check, ("input", "values"))
         shape = x.shape
     else:
         shape = tuple(inp["shape"])
@@ -283,6 +300,8 @@ def _validate_case(
     spatial = (shape[0], *shape[2:])
     expect_error = "expect_error" in raw
     params = raw.get("params", {})
+    if "weight" in params:
+        _check_range(np.asarray(params["weight"], np.float64), dtypes, check, ("params", "weight"))
     if "weight" in params and len(params["weight"]) != classes and not expect_error:
         check.fail(
             ("params", "weight"),
@@ -299,6 +318,7 @@ def _validate_case(
         return None
     kind = tgt.get("kind") or ("probs" if t.shape == shape else "index")
     if kind == "probs":
+        _check_range(t, dtypes, check, ("target", "values"))
         if t.shape != shape and not expect_error:
             check.fail(
                 ("target", "values"),

@@ -200,3 +200,20 @@ def test_shipped_cases_are_valid_and_cover_the_issue():
     assert any(c.params["weight"] for c in loaded)
     assert any(c.params["label_smoothing"] for c in loaded)
     assert any(c.expect_error for c in loaded)
+
+
+def test_a_literal_that_overflows_the_case_dtype_is_refused(write_yaml):
+    text = (
+        "cases:\n  - id: big\n    loss: cross_entropy\n    input:\n"
+        "      values: [[1.0, 70000.0], [.inf, 0.0]]\n    target:\n      values: [0, 1]\n"
+        "    matrix:\n      dtype: [float32, float16]\n"
+    )
+    (msg,) = errors_of(write_yaml(text))
+    assert msg.endswith(
+        ":5: cases[0].input.values: 70000 overflows float16 (largest 65504); "
+        "write .inf or -.inf for an infinity"
+    )
+    # an explicit infinity is an intent, and float32 holds 70000
+    ok = write_yaml(text.replace(", float16", ""))
+    x, _ = cases.load_file(ok)[0].arrays()
+    assert np.isinf(x[1, 0]) and x[0, 1] == 70000.0
