@@ -248,6 +248,8 @@ def run(
         "device": device,
     }
     with ThreadPoolExecutor(max_workers=max(len(frameworks), 1)) as pool:
+        if progress:  # importing frameworks takes seconds; say so
+            progress(0, len(cases), f"starting {', '.join(frameworks)}")
         prepared = list(pool.map(lambda n: _prepare(n, device, run_dir), frameworks))
         for fw in prepared:
             environment[fw.name] = fw.environment or {"skipped": fw.skip_reason}
