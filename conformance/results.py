@@ -42,7 +42,9 @@ FAILING = frozenset(
     {Verdict.MISMATCH, Verdict.ERROR, Verdict.NO_ERROR, Verdict.CRASHED, Verdict.TIMEOUT}
 )
 
-# Every row has exactly these columns, in this order (missing values are null).
+# Every row has exactly these columns, in this order (missing values are null). Structured
+# cells (params, shapes, arrays) are JSON values in results.jsonl and JSON text in results.csv;
+# NaN/±Inf inside them are the strings "NaN"/"Infinity"/"-Infinity".
 COLUMNS: tuple[str, ...] = (
     "case_id",  # derived id, e.g. "ce-weighted[reduction=mean,dtype=float32]"
     "base_id",  # the id written in the YAML file
@@ -59,21 +61,21 @@ COLUMNS: tuple[str, ...] = (
     "verdict",  # a Verdict value
     "reason",  # one line explaining the verdict
     "call",  # exact call text made
-    "params",  # JSON of the canonical parameters (weight as a list)
+    "params",  # the canonical parameters, a mapping (weight as a list or null)
     "target_kind",  # index | probs
-    "input_shape",  # JSON list, canonical layout
-    "shape_expected",  # JSON list
-    "shape_actual",  # JSON list
+    "input_shape",  # list, canonical layout
+    "shape_expected",  # list
+    "shape_actual",  # list
     "dtype_actual",  # dtype of the framework's output
     "max_abs_err",  # over finite elements with matching class
     "max_rel_err",
     "max_ulp",  # in units of the case dtype's spacing at the expected value
     "tolerance",  # the relative tolerance k(n)*eps used (see compare.py)
-    "worst_index",  # JSON list, index of the element with the largest error relative to bound
+    "worst_index",  # list, index of the element with the largest error relative to its bound
     "worst_expected",
     "worst_actual",
-    "expected",  # JSON of the oracle's output when small (<= 64 elements), else null
-    "actual",  # JSON of the framework's output when small, else null
+    "expected",  # the oracle's output (nested lists) when small (<= 64 elements), else null
+    "actual",  # the framework's output when small, else null
     "seconds",  # wall time of the call in the worker
     "repro",  # Python snippet reproducing the call
     "stderr_tail",  # for crashed/timeout rows: the tail of the worker's stderr

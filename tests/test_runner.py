@@ -106,7 +106,10 @@ def test_rows_have_every_column_and_a_repro(tmp_path, write_yaml, fake_framework
     frame = results.load(tmp_path)
     row = frame[(frame.api == "fake.exact") & (frame.output == "loss")].iloc[0]
     assert "cases.get(" in row.repro and "fake.exact(x, t)" in row.repro
-    assert json.loads(row.params)["weight"] == [1.0, 2.0, 0.5]
+    assert row.params["weight"] == [1.0, 2.0, 0.5]
+    assert row.input_shape == [4, 3] and isinstance(row.expected, float)
+    grad = frame[(frame.api == "fake.exact") & (frame.output == "grad")].iloc[0]
+    assert np.shape(grad.expected) == (4, 3) and np.shape(grad.actual) == (4, 3)
 
 
 def test_repro_snippet_runs_and_prints_the_oracle_value(tmp_path, fake_framework):
@@ -129,7 +132,7 @@ def test_torch_reproduces_the_seed_numbers_end_to_end(tmp_path):
         & (frame.output == "loss")
         & (frame.api == "torch.nn.functional.cross_entropy")
     ].iloc[0]
-    assert round(json.loads(row.actual), 4) == 1.6075
+    assert round(row.actual, 4) == 1.6075
     assert row.call == (
         "torch.nn.functional.cross_entropy(input, target, weight=w, ignore_index=255, "
         "reduction='mean', label_smoothing=0.0)"
@@ -242,4 +245,4 @@ def test_each_frameworks_repro_snippet_reproduces_its_row(framework, tmp_path):
         lines = out.stdout.splitlines()
         assert lines[0].startswith("expected")
         printed = float(lines[lines.index("loss") + 1])
-        assert printed == pytest.approx(json.loads(row.actual), rel=1e-6), row.api
+        assert printed == pytest.approx(row.actual, rel=1e-6), row.api
