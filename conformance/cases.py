@@ -358,6 +358,7 @@ def _expand(raw: dict[str, Any], label: str, line: int, kind: str) -> Iterator[C
             if name != "dtype":
                 params[name] = value
         params["label_smoothing"] = float(params["label_smoothing"])
+        params["ignore_index"] = int(params["ignore_index"])  # YAML may say 255.0
         suffix = ",".join(f"{a}={v}" for a, v in chosen.items())
         yield Case(
             id=f"{raw['id']}[{suffix}]" if suffix else raw["id"],

@@ -15,7 +15,8 @@ REDUCTIONS = ("none", "mean", "sum")
 MATRIX_AXES = ("dtype", "reduction", "label_smoothing", "ignore_index")
 
 _number = {"type": "number"}
-_int = {"type": "integer"}
+# Integers end up in int64 arrays (class indices), so they must fit int64.
+_int = {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}
 _seed = {"type": "integer", "minimum": 0}
 _shape = {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 2}
 _nested = {"type": ["array", "number"]}

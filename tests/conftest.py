@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from conformance import adapters
 
@@ -31,3 +33,10 @@ def write_yaml(tmp_path: Path):  # type: ignore[no-untyped-def]
         return path
 
     return write
+
+
+# Hypothesis: deterministic by default so CI is reproducible; HYPOTHESIS_PROFILE=explore
+# draws fresh random examples (and more of them) when hunting for bugs.
+settings.register_profile("default", derandomize=True)
+settings.register_profile("explore", derandomize=False, max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

@@ -217,3 +217,11 @@ def test_a_literal_that_overflows_the_case_dtype_is_refused(write_yaml):
     ok = write_yaml(text.replace(", float16", ""))
     x, _ = cases.load_file(ok)[0].arrays()
     assert np.isinf(x[1, 0]) and x[0, 1] == 70000.0
+
+
+def test_integers_must_fit_int64_and_integral_floats_become_ints(write_yaml):
+    huge = GOOD.replace("ignore_index: 255", "ignore_index: 9223372036854775808")
+    (msg,) = errors_of(write_yaml(huge))
+    assert ":6: cases[0].params.ignore_index: " in msg and "greater than the maximum" in msg
+    case = cases.load_file(write_yaml(GOOD.replace("ignore_index: 255", "ignore_index: 255.0")))[0]
+    assert case.params["ignore_index"] == 255 and isinstance(case.params["ignore_index"], int)
