@@ -222,6 +222,57 @@ def _serve_case(
         writer.write(_rows(case, fw.name, entry, fw.snippet, device, device_name, result, expected))
 
 
+def _serve_cases(
+    cases: Sequence[Case],
+    prepared: Sequence[_Framework],
+    pool: ThreadPoolExecutor,
+    writer: ResultWriter,
+    device: str,
+    timeout: float,
+    progress: Callable[[int, int, str], None] | None,
+) -> int:
+    """Serve each case to every framework at once; returns how many cases completed.
+
+    Ctrl-C reaches only this process (workers run in their own session): the calls in
+    flight finish and write their rows, then the loop stops early.
+    """
+    completed, jobs = 0, []
+    try:
+        for case in cases:
+            if progress:
+                progress(completed, len(cases), case.id)
+            x, target = case.arrays()
+            expected = expected_for(case, x, target)
+            jobs = [
+                pool.submit(
+                    _serve_case,
+                    fw,
+                    case,
+                    [
+                        (entry, _task(case, entry, x, target, device))
+                        for entry in fw.entries
+                        if entry.loss == case.loss
+                    ],
+                    expected,
+                    device,
+                    timeout,
+                    writer,
+                )
+                for fw in prepared
+            ]
+            for job in jobs:
+                job.result()
+            jobs = []
+            completed += 1
+        if progress:
+            progress(len(cases), len(cases), "")
+    except KeyboardInterrupt:
+        for job in jobs:
+            job.result()
+        completed += bool(jobs)
+    return completed
+
+
 def run(
     cases: Sequence[Case],
     run_dir: Path,
@@ -255,43 +306,9 @@ def run(
         loop_started = time.perf_counter()
         try:
             with ResultWriter(run_dir) as writer:
-                completed, jobs = 0, []
-                try:
-                    for case in cases:
-                        if progress:
-                            progress(completed, len(cases), case.id)
-                        x, target = case.arrays()
-                        expected = expected_for(case, x, target)
-                        jobs = [
-                            pool.submit(
-                                _serve_case,
-                                fw,
-                                case,
-                                [
-                                    (entry, _task(case, entry, x, target, device))
-                                    for entry in fw.entries
-                                    if entry.loss == case.loss
-                                ],
-                                expected,
-                                device,
-                                timeout,
-                                writer,
-                            )
-                            for fw in prepared
-                        ]
-                        for job in jobs:
-                            job.result()
-                        jobs = []
-                        completed += 1
-                    if progress:
-                        progress(len(cases), len(cases), "")
-                except KeyboardInterrupt:
-                    # Ctrl-C reaches only this process (workers run in their own session):
-                    # let the calls in flight finish and write their rows, then stop.
-                    for job in jobs:
-                        job.result()
-                    completed += bool(jobs)
-                    environment["interrupted"] = f"stopped after {completed} of {len(cases)} cases"
+                completed = _serve_cases(cases, prepared, pool, writer, device, timeout, progress)
+            if completed < len(cases):
+                environment["interrupted"] = f"stopped after {completed} of {len(cases)} cases"
             # Time from all workers ready to the last row written (the benchmark's figure).
             environment["cases_seconds"] = round(time.perf_counter() - loop_started, 3)
         finally:
