@@ -21,17 +21,17 @@ SUMMARY_FILE = "summary.json"
 
 
 class Verdict(str, Enum):
-    """What a row concluded. Ordered roughly from best to worst for display."""
+    """What a row concluded, in severity order from best to worst (the report ranks by it)."""
 
     PASS = "pass"
     EXPECTED_ERROR = "expected-error"
     UNSUPPORTED = "unsupported"
     SKIPPED = "skipped"
     MISMATCH = "mismatch"
-    ERROR = "error"
     NO_ERROR = "no-error"
-    CRASHED = "crashed"
+    ERROR = "error"
     TIMEOUT = "timeout"
+    CRASHED = "crashed"
 
     @property
     def failing(self) -> bool:
@@ -79,6 +79,18 @@ COLUMNS: tuple[str, ...] = (
     "seconds",  # wall time of the call in the worker
     "repro",  # Python snippet reproducing the call
     "stderr_tail",  # for crashed/timeout rows: the tail of the worker's stderr
+)
+
+
+# Columns whose cells are JSON values (lists, objects, small arrays) rather than scalars.
+JSON_COLUMNS: tuple[str, ...] = (
+    "params",
+    "input_shape",
+    "shape_expected",
+    "shape_actual",
+    "worst_index",
+    "expected",
+    "actual",
 )
 
 

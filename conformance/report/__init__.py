@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.report._html import REPORT_FILE, render
-from conformance.report._tables import JSON_COLUMNS
-from conformance.results import COLUMNS, load
+from conformance.results import COLUMNS, JSON_COLUMNS, load
 
 CSV_FILE = "results.csv"
 

@@ -14,36 +14,15 @@ from typing import Any
 
 import pandas as pd
 
-from conformance.results import COLUMNS, FAILING, Verdict
+from conformance.results import COLUMNS, FAILING, JSON_COLUMNS, Verdict
 
 MISSING = "—"
 
-# One severity scale, best to worst, used for the heatmap's "worst verdict" and for ordering
-# the discrepancies (crashed, timeout, error, no-error, mismatch, worst first).
-SEVERITY: tuple[str, ...] = (
-    Verdict.PASS.value,
-    Verdict.EXPECTED_ERROR.value,
-    Verdict.UNSUPPORTED.value,
-    Verdict.SKIPPED.value,
-    Verdict.MISMATCH.value,
-    Verdict.NO_ERROR.value,
-    Verdict.ERROR.value,
-    Verdict.TIMEOUT.value,
-    Verdict.CRASHED.value,
-)
+# One severity scale, best to worst (the Verdict enum's order), used for the heatmap's "worst
+# verdict" and for ordering the discrepancies (crashed, timeout, error, no-error, mismatch).
+SEVERITY: tuple[str, ...] = tuple(v.value for v in Verdict)
 FAILING_VALUES = frozenset(v.value for v in FAILING)
 GOOD_VALUES = frozenset({Verdict.PASS.value, Verdict.EXPECTED_ERROR.value})
-
-# Columns whose cells are JSON values (lists, objects, or small arrays) rather than scalars.
-JSON_COLUMNS: tuple[str, ...] = (
-    "params",
-    "input_shape",
-    "shape_expected",
-    "shape_actual",
-    "worst_index",
-    "expected",
-    "actual",
-)
 
 _SPECIAL = {"NaN": math.inf, "Infinity": math.inf, "-Infinity": -math.inf}
 
