@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -29,13 +30,6 @@ def test_matching_nan_and_inf_pass():
     e = np.array([np.nan, np.inf, -np.inf, 1.0])
     a = e.astype(np.float32)
     assert compare(a, e, np.abs(np.nan_to_num(e)), dtype="float32", n_terms=4).passed
-
-
-def test_shape_is_checked_first():
-    r = compare(
-        np.zeros((1,), np.float32), np.float64(0.0), np.float64(0.0), dtype="float32", n_terms=2
-    )
-    assert not r.passed and r.reason == "shape [1] != expected []"
 
 
 def test_bound_scales_with_magnitude_not_value():
@@ -69,3 +63,195 @@ def test_a_narrower_output_dtype_is_named_in_the_reason():
     r = compare(e.astype(np.float32), e, np.abs(e), dtype="float64", n_terms=5)
     assert not r.passed and r.reason.endswith("; output is float32, case is float64")
     assert r.dtype_actual == "float32"
+
+
+# --- item 6 of issue 11: regressions found by trying unusual inputs -------------------------
+
+
+def test_a_nan_magnitude_never_fails_an_exact_value():
+    e = np.array([1.0, 2.0])
+    r = compare(e.astype(np.float32), e, np.array([np.nan, 1.0]), dtype="float32", n_terms=4)
+    assert r.passed, r.reason
+    assert r.reason == "magnitude non-finite at 1 element(s); bound uses |expected| there"
+    assert r.max_abs_err == 0.0
+
+
+def test_an_inf_magnitude_does_not_accept_any_value():
+    e = np.array([1.0, 2.0])
+    a = np.array([1.5, 2.0], dtype=np.float32)
+    r = compare(a, e, np.array([np.inf, 2.0]), dtype="float32", n_terms=4)
+    assert not r.passed
+    assert r.reason.startswith("1 element(s) beyond tolerance; worst at [0]")
+    assert r.reason.endswith("; magnitude non-finite at 1 element(s); bound uses |expected| there")
+
+
+def test_singleton_axes_are_aligned_and_the_shape_still_fails():
+    e = np.linspace(0.5, 2.0, 4)
+    r = compare(e.reshape(4, 1).astype(np.float32), e, e, dtype="float32", n_terms=4)
+    assert not r.passed
+    assert r.reason == "shape [4, 1] != expected [4]; values agree after dropping size-1 axes"
+    assert r.shape_actual == [4, 1] and r.shape_expected == [4]
+    assert r.max_abs_err is not None and r.max_abs_err < 1e-7
+    assert r.tolerance == tolerance("float32", 4)
+
+
+def test_singleton_aligned_values_that_differ_are_counted():
+    e = np.linspace(0.5, 2.0, 4)
+    a = e.copy()
+    a[1] *= 1.001
+    a[3] *= 1.01
+    r = compare(a.reshape(1, 4, 1), e, e, dtype="float64", n_terms=4)
+    assert not r.passed
+    assert r.reason.startswith(
+        "shape [1, 4, 1] != expected [4]; and 2 element(s) beyond tolerance; worst at [3]"
+    )
+    assert r.worst_index == [3] and r.worst_actual == a[3]
+
+
+def test_a_size_one_array_where_a_scalar_was_expected_is_compared():
+    r = compare(
+        np.zeros((1,), np.float32), np.float64(0.0), np.float64(0.0), dtype="float32", n_terms=2
+    )
+    assert not r.passed
+    assert r.reason == "shape [1] != expected []; values agree after dropping size-1 axes"
+    r = compare(np.float32(0.5), np.array([[0.25]]), np.array([[0.25]]), dtype="float32", n_terms=2)
+    assert r.reason.startswith("shape [] != expected [1, 1]; and 1 element(s) beyond tolerance")
+
+
+def test_shapes_that_differ_in_more_than_size_one_axes_are_not_compared():
+    r = compare(np.zeros((2, 3)), np.zeros((3, 2)), np.zeros((3, 2)), dtype="float64", n_terms=2)
+    assert not r.passed and r.max_abs_err is None
+    assert r.reason == (
+        "shape [2, 3] != expected [3, 2]; values not compared (the shapes differ in more than "
+        "size-1 axes)"
+    )
+
+
+def test_a_zero_gradient_residue_far_below_the_output_scale_passes():
+    # an ignored row's gradient is exactly 0 in the oracle; a kernel may leave 1e-28 there
+    e = np.array([0.0, -0.75, 0.25, 0.5])
+    a = np.array([1e-28, -0.75, 0.25, 0.5], dtype=np.float32)
+    r = compare(a, e, np.array([0.0, 1.5, 0.25, 0.5]), dtype="float32", n_terms=4)
+    assert r.passed, r.reason
+    assert r.max_norm_err == pytest.approx(float(np.float32(1e-28)) / 1.5)
+    assert r.norm_scale == 1.5
+
+
+def test_a_residue_beyond_the_normwise_bound_still_fails():
+    e = np.array([0.0, 1.0])
+    a = np.array([1e-4, 1.0], dtype=np.float32)
+    r = compare(a, e, np.array([0.0, 1.0]), dtype="float32", n_terms=2)
+    assert not r.passed
+    assert "worst at [0]: expected 0.0" in r.reason
+    assert "> normwise bound" in r.reason
+
+
+def test_a_resolvable_small_element_keeps_its_own_relative_bound():
+    # 1e-4 is far above the output's noise floor (k*eps*1 ~ 1e-6): a 0.1 % error in it is a
+    # defect even though it is below the normwise bound (a plain normwise rule would pass it)
+    e = np.array([1e-4, 1.0])
+    a = e * np.array([1.001, 1.0])
+    r = compare(a, e, np.abs(e), dtype="float32", n_terms=2)
+    assert r.max_norm_err is not None and r.max_norm_err < tolerance("float32", 2)
+    assert not r.passed and "worst at [0]" in r.reason
+
+
+def test_the_normwise_rule_never_applies_where_the_output_has_no_scale():
+    # all magnitudes 0: the oracle says every element is exactly 0, so only tiny() is allowed
+    r = compare(np.array([1e-30, 0.0]), np.zeros(2), np.zeros(2), dtype="float32", n_terms=2)
+    assert not r.passed and r.max_norm_err == math.inf and r.norm_scale == 0.0
+    assert compare(np.zeros(2, np.float32), np.zeros(2), np.zeros(2), dtype="float32", n_terms=2)
+
+
+_E = np.array([1.0, 2.0])
+_RAGGED = [[1.0], [2.0, 3.0]]
+
+
+@pytest.mark.parametrize(
+    ("actual", "expected", "magnitude", "dtype", "passed", "reason"),
+    [
+        pytest.param(np.zeros((0, 3), np.float32), np.zeros((0, 3)), np.zeros((0, 3)), "float32",
+                     True, "no elements to compare", id="empty"),
+        pytest.param(np.zeros((0, 1)), np.zeros((0,)), np.zeros((0,)), "float64", False,
+                     "shape [0, 1] != expected [0]; values agree after dropping size-1 axes",
+                     id="empty-with-size-1-axis"),
+        pytest.param(np.float32(1.5), np.float64(1.5), np.float64(1.5), "float32", True, "",
+                     id="0d-vs-0d"),
+        pytest.param(np.array([1, 2]), _E, _E, "float32", False,
+                     "output dtype int64 is not floating-point; values agree", id="int"),
+        pytest.param(np.array([True, True]), np.ones(2), np.ones(2), "float32", False,
+                     "output dtype bool is not floating-point; values agree", id="bool"),
+        pytest.param(np.array([1.0, 2.0 + 1j]), _E, _E, "float64", False,
+                     "output dtype complex128 is not real (max |imag| 1, real part compared); "
+                     "values agree", id="complex"),
+        pytest.param(np.array([1.0, 2.0], np.complex64), _E, _E, "float32", False,
+                     "output dtype complex64 is not real (real part compared); values agree",
+                     id="complex-real"),
+        pytest.param(np.array([1.0, np.float32(2.0)], dtype=object), _E, _E, "float32", False,
+                     "output dtype object is not a numeric array; values agree",
+                     id="object-of-numbers"),
+        pytest.param(np.array([1.0, None], dtype=object), _E, _E, "float32", False,
+                     "output dtype object holds NoneType at [1]; values not compared",
+                     id="object-with-none"),
+        pytest.param(np.array(["1", "2"]), _E, _E, "float32", False,
+                     "output dtype <U1 is not numeric; values not compared", id="strings"),
+        pytest.param(np.array([1e-6, 1.0], np.float16), np.array([1e-6, 1.0]),
+                     np.array([1e-6, 1.0]), "float16", True, "", id="float16-subnormal"),
+        pytest.param(np.array([0.0, 1.0], np.float16), np.array([1e-6, 1.0]),
+                     np.array([1e-6, 1.0]), "float16", True, "", id="float16-subnormal-flushed"),
+        pytest.param(np.zeros(3, np.float32), np.zeros(3), np.zeros(3), "float32", True, "",
+                     id="expected-all-zeros"),
+        pytest.param(_E.astype(np.float32), _E, np.ones(3), "float32", True,
+                     "magnitude shape [3] does not fit expected [2]; bound uses |expected|",
+                     id="magnitude-shape"),
+        pytest.param(_E.astype(np.float32), _E, np.float64(2.0), "float32", True, "",
+                     id="magnitude-scalar-broadcasts"),
+        pytest.param(_E.astype(np.float32), _E, None, "float32", True,
+                     "magnitude missing; bound uses |expected|", id="magnitude-none"),
+        pytest.param(_E.astype(np.float32), _E, np.array(["a", "b"]), "float32", True,
+                     "magnitude unusable (ValueError); bound uses |expected|",
+                     id="magnitude-strings"),
+        pytest.param(_E, _E, _E, "bfloat16", False,
+                     "case dtype 'bfloat16' has no row in the tolerance table "
+                     "(float16, float32, float64)", id="unknown-dtype"),
+        pytest.param(_E, np.array([1.0, None], dtype=object), _E, "float64", False,
+                     "oracle output dtype object holds NoneType at [1]; values not compared",
+                     id="oracle-not-numeric"),
+    ],
+)  # fmt: skip
+def test_unusual_inputs_end_in_a_comparison_with_a_reason(
+    actual, expected, magnitude, dtype, passed, reason
+):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = compare(actual, expected, magnitude, dtype=dtype, n_terms=4)
+    assert (r.passed, r.reason) == (passed, reason)
+
+
+def test_a_ragged_output_is_not_an_array():
+    r = compare(_RAGGED, _E, _E, dtype="float64", n_terms=2)
+    assert not r.passed and r.reason.startswith("output is not an array (ValueError: ")
+
+
+@pytest.mark.parametrize(("n_terms", "factor"), [(4, math.nan), (4, -1.0), (math.inf, 1.0)])
+def test_an_ill_posed_tolerance_is_a_failure_not_an_exception(n_terms, factor):
+    r = compare(_E, _E, _E, dtype="float64", n_terms=n_terms, factor=factor)
+    assert not r.passed and r.reason.startswith("no finite tolerance from n_terms")
+
+
+def test_an_expected_value_beyond_the_dtype_range_has_a_finite_ulp_figure():
+    e = np.array([7e4])  # beyond float16's largest finite number (65504)
+    r = compare(e.astype(np.float32), e, e, dtype="float16", n_terms=2)
+    assert r.passed and r.max_ulp == 0.0
+
+
+def test_the_comparator_never_raises(monkeypatch):
+    import conformance.compare as module
+
+    def boom(*args: object) -> None:
+        raise RuntimeError("unforeseen")
+
+    monkeypatch.setattr(module, "_classes", boom)
+    r = compare(_E, _E, _E, dtype="float64", n_terms=2)
+    assert not r.passed and r.reason == "comparator error: RuntimeError: unforeseen"
+    assert r.shape_actual == [2] and r.dtype_actual == "float64"
