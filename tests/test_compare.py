@@ -7,6 +7,9 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from conformance.compare import compare, tolerance, ulp_distance
 
@@ -255,3 +258,104 @@ def test_the_comparator_never_raises(monkeypatch):
     r = compare(_E, _E, _E, dtype="float64", n_terms=2)
     assert not r.passed and r.reason == "comparator error: RuntimeError: unforeseen"
     assert r.shape_actual == [2] and r.dtype_actual == "float64"
+
+
+# --- properties --------------------------------------------------------------------------------
+
+_DTYPES = st.sampled_from(["float16", "float32", "float64"])
+_SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)
+
+
+def _finite(dtype: str) -> st.SearchStrategy[float]:
+    # within half the dtype's range, so rounding to it cannot overflow; subnormals included
+    top = float(np.finfo(dtype).max) / 2
+    return st.floats(-top, top, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def _cases(draw: st.DrawFn, min_size: int = 0) -> tuple[np.ndarray, str]:
+    dtype = draw(_DTYPES)
+    shape = draw(_SHAPES.filter(lambda s: math.prod(s) >= min_size))
+    return draw(hnp.arrays(np.float64, shape, elements=_finite(dtype))), dtype
+
+
+@pytest.mark.filterwarnings("error")
+@given(case=_cases(), n_terms=st.integers(1, 10**6))
+def test_property_exact_and_rounded_values_pass(case, n_terms):
+    e, dtype = case
+    exact = compare(e, e, np.abs(e), dtype=dtype, n_terms=n_terms)
+    assert exact.passed, exact.reason
+    rounded = compare(e.astype(dtype), e, np.abs(e), dtype=dtype, n_terms=n_terms)
+    assert rounded.passed, rounded.reason
+
+
+@pytest.mark.filterwarnings("error")
+@given(
+    case=_cases(),
+    magnitude=st.sampled_from([np.nan, np.inf, -np.inf, -1.0, 0.0]),
+)
+def test_property_exact_values_pass_whatever_the_magnitude(case, magnitude):
+    e, dtype = case
+    r = compare(e, e, np.full(e.shape, magnitude), dtype=dtype, n_terms=4)
+    assert r.passed, r.reason
+
+
+@pytest.mark.filterwarnings("error")
+@given(
+    case=_cases(min_size=1),
+    where=st.integers(0, 10**6),
+    sign=st.sampled_from([-1.0, 1.0]),
+    n_terms=st.integers(1, 10**6),
+)
+def test_property_a_perturbation_beyond_the_bound_fails_and_within_it_passes(
+    case, where, sign, n_terms
+):
+    e, dtype = case
+    e = np.array(np.clip(e, -1e300, 1e300))  # e + delta must stay finite
+    m = np.abs(e)
+    rtol = tolerance(dtype, n_terms)
+    i = np.unravel_index(where % e.size, e.shape)
+    # no element's bound exceeds the normwise one plus tiny(); 3x that is beyond any of them
+    beyond = e.copy()
+    beyond[i] += sign * 3 * (rtol * m.max() + float(np.finfo(dtype).tiny))
+    r = compare(beyond, e, m, dtype=dtype, n_terms=n_terms)
+    assert not r.passed and r.worst_index == [int(j) for j in i], r.reason
+    within = e.copy()
+    within[i] += sign * 0.5 * (rtol * m[i] + float(np.finfo(dtype).tiny))
+    r = compare(within, e, m, dtype=dtype, n_terms=n_terms)
+    assert r.passed, r.reason
+
+
+_FIGURES = ("max_abs_err", "max_rel_err", "max_ulp", "max_norm_err", "norm_scale", "tolerance")
+
+
+@pytest.mark.filterwarnings("error")
+@given(
+    case=_cases(),
+    data=st.data(),
+    noise=st.sampled_from([0.0, 1e-17, 1e-9, 1e-3]),
+)
+def test_property_size_one_axes_change_only_the_shape_verdict(case, data, noise):
+    e, dtype = case
+    a = e * (1 + noise * data.draw(hnp.arrays(np.float64, e.shape, elements=st.floats(-1, 1))))
+    m = np.abs(e)
+    # insert one or more size-1 axes anywhere
+    positions = data.draw(st.lists(st.integers(0, e.ndim), min_size=1, max_size=3))
+    shape = list(e.shape)
+    for p in sorted(positions, reverse=True):
+        shape.insert(p, 1)
+    plain = compare(a, e, m, dtype=dtype, n_terms=8)
+    padded = compare(a.reshape(shape), e, m, dtype=dtype, n_terms=8)
+    assert not padded.passed
+    head = f"shape {shape} != expected {list(e.shape)}; "
+    if plain.passed:
+        assert padded.reason == head + "values agree after dropping size-1 axes"
+    else:
+        assert padded.reason == head + "and " + plain.reason
+    for name in (*_FIGURES, "worst_index", "worst_expected", "worst_actual"):
+        assert getattr(padded, name) == getattr(plain, name), name
+    # the same axes on all three sides: the same verdict and figures
+    both = compare(a.reshape(shape), e.reshape(shape), m.reshape(shape), dtype=dtype, n_terms=8)
+    assert both.passed == plain.passed
+    for name in _FIGURES:
+        assert getattr(both, name) == getattr(plain, name), name
