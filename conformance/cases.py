@@ -7,12 +7,21 @@ and an optional ``expect_error``. Every problem is reported as ``file:line: fiel
 (a :class:`CaseError`), never as a traceback: the YAML is composed into nodes that keep their
 line, structure is checked with the JSON Schema in ``conformance.schema``, and the arithmetic
 checks (shapes, class ranges, element limits) follow here.
+
+Hostile files cost bounded work: only regular files of at most MAX_FILE_BYTES are read, the
+YAML is composed from parser events that stop at MAX_YAML_VALUES values and MAX_DEPTH levels,
+literal arrays hold at most MAX_LITERAL_ELEMENTS numbers and MAX_NDIM dimensions, and a file
+or a run expands into at most MAX_CASES cases (MAX_EXPANSION per matrix). Messages are one
+line each: values are quoted short and control characters escaped.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import os
+import re
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +45,15 @@ __all__ = [
 ]
 
 DEFAULT_MAX_ELEMENTS = 2**25  # 33.5 M elements: a 2×19×512×1024 segmentation batch fits
+# Limits that bound what one case file can cost (each far above what a real case file needs).
 MAX_FILE_BYTES = 16 * 2**20
+MAX_YAML_VALUES = 2**18  # scalars, lists and mappings in one file (262,144)
+MAX_DEPTH = 32  # nesting of lists and mappings
+MAX_NDIM = schema.MAX_NDIM  # dimensions of an input, (N, C) plus up to 14 spatial ones
+MAX_LITERAL_ELEMENTS = 2**16  # numbers in one literal `values` array; generators make more
+MAX_EXPANSION = 1000  # cases one matrix may expand into
+MAX_CASES = 10_000  # expanded cases in one file, and in one run
+MAX_ERRORS = 100  # problems reported per file; the rest are counted
 DEFAULTS: dict[str, Any] = {
     "weight": None,
     "ignore_index": -100,
@@ -51,8 +68,21 @@ class CaseError(Exception):
     """One problem in a case file, located at ``file:line`` and naming the field."""
 
     def __init__(self, file: str, line: int, field: str, message: str) -> None:
+        file, field, message = _one_line(file, 4096), _one_line(field, 200), _one_line(message, 500)
         super().__init__(f"{file}:{line}: {field}: {message}")
         self.file, self.line, self.field, self.message = file, line, field, message
+
+
+def _one_line(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, with control characters (and any other
+    unprintable ones, e.g. unpaired surrogates) escaped, so a message is one safe line."""
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
 
 
 class CaseErrors(Exception):
@@ -96,30 +126,100 @@ class Case:
 
 # ---------------------------------------------------------------- reading YAML with lines
 
+# libyaml (bundled with PyYAML's wheels) parses ~20x faster than the pure-Python parser; both
+# give the same events, and everything after the events is ours.
+_PARSER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_RESOLVER = yaml.resolver.Resolver()
+_SCALARS = yaml.SafeLoader("")  # only its construct_yaml_<type> methods are used
+_TAG = "tag:yaml.org,2002:"
+_CONSTRUCT: dict[str, Any] = {
+    _TAG + "null": _SCALARS.construct_yaml_null,
+    _TAG + "bool": _SCALARS.construct_yaml_bool,
+    _TAG + "int": _SCALARS.construct_yaml_int,
+    _TAG + "float": _SCALARS.construct_yaml_float,
+    _TAG + "timestamp": _SCALARS.construct_yaml_timestamp,
+}
+_NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_INT64 = (-(2**63), 2**63 - 1)
+_MAX_INT_TEXT = 100  # characters; 0b plus 64 binary digits fits, a 401-digit number does not
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # absent on Windows, where FIFOs are no files
+_O_BINARY = getattr(os, "O_BINARY", 0)
 
-class _Loader(yaml.SafeLoader):
-    """Safe loader that refuses aliases: ``*ref`` chains are the YAML 'billion laughs' bomb."""
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]  # PyYAML is untyped here
-            raise _AliasFound(event.start_mark.line + 1)
-        return super().compose_node(parent, index)
+class _Open:
+    """A list or mapping being composed: its value, its path and the key awaiting a value."""
 
+    __slots__ = ("key", "path", "value")
 
-class _AliasFound(Exception):
-    def __init__(self, line: int) -> None:
-        self.line = line
+    def __init__(self, value: list[Any] | dict[str, Any], path: Path_) -> None:
+        self.value, self.path = value, path
+        self.key: str | None = None
 
 
-def _read(path: Path, label: str) -> tuple[Any, dict[Path_, int]]:
+def _read_bytes(path: Path, label: str) -> bytes:
+    """The bytes of a regular file, at most MAX_FILE_BYTES of them.
+
+    Only regular files are opened: a FIFO blocks forever and a device (``/dev/zero``)
+    never ends. The type is checked before ``open`` and again on the open descriptor
+    (O_NONBLOCK, so a file swapped for a FIFO in between cannot block), and no more than
+    the limit plus one byte is ever read (``/proc`` files report a size of 0).
+    """
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise CaseError(label, 1, "file", f"{size} bytes; the limit is {MAX_FILE_BYTES}")
-        raw = path.read_bytes()
+        info = os.stat(path)
     except OSError as exc:
         raise CaseError(label, 1, "file", f"cannot read: {exc.strerror}") from None
+    if stat.S_ISDIR(info.st_mode):  # find_case_files returns a directory it cannot list
+        try:
+            with os.scandir(path):
+                pass
+        except OSError as exc:
+            raise CaseError(label, 1, "file", f"cannot list directory: {exc.strerror}") from None
+        raise CaseError(label, 1, "file", "is a directory, not a case file")
+    if not stat.S_ISREG(info.st_mode):
+        raise CaseError(
+            label, 1, "file", f"is {_file_kind(info.st_mode)}; only regular files are read"
+        )
+    if info.st_size > MAX_FILE_BYTES:
+        raise CaseError(label, 1, "file", f"{info.st_size} bytes; the limit is {MAX_FILE_BYTES}")
+    try:
+        fd = os.open(path, os.O_RDONLY | _O_NONBLOCK | _O_BINARY)
+    except OSError as exc:
+        raise CaseError(label, 1, "file", f"cannot read: {exc.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CaseError(
+                label, 1, "file", "was replaced while being opened; only regular files are read"
+            )
+        chunks, size = [], 0
+        while size <= MAX_FILE_BYTES:
+            chunk = os.read(fd, MAX_FILE_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise CaseError(label, 1, "file", f"cannot read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if size > MAX_FILE_BYTES:
+        raise CaseError(
+            label, 1, "file", f"more than {MAX_FILE_BYTES} bytes; the limit is {MAX_FILE_BYTES}"
+        )
+    return b"".join(chunks)
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _decode(raw: bytes, label: str) -> str:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -127,61 +227,225 @@ def _read(path: Path, label: str) -> tuple[Any, dict[Path_, int]]:
         raise CaseError(
             label, line, "file", f"not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
         ) from None
-    try:
-        node = yaml.compose(text, Loader=_Loader)
-    except _AliasFound as exc:
+    bad = _NON_PRINTABLE.search(text)
+    if bad:
         raise CaseError(
-            label, exc.line, "yaml", "aliases (*name) are not allowed; write the values out"
-        ) from None
+            label,
+            _line_at(text, bad.start()),
+            "yaml",
+            f"control character U+{ord(bad.group()):04X} is not allowed in YAML "
+            '(inside double quotes, write it as an escape such as "\\t" or "\\x07")',
+        )
+    return text
+
+
+def _line_at(text: str, pos: int) -> int:
+    """The 1-based line of ``text[pos]``, counting line breaks as YAML does."""
+    breaks = sum(text.count(b, 0, pos) for b in ("\n", "\r", "\x85", "\u2028", "\u2029"))
+    return breaks - text.count("\r\n", 0, pos) + 1
+
+
+def _read(path: Path, label: str) -> tuple[Any, dict[Path_, int]]:
+    text = _decode(_read_bytes(path, label), label)
+    composer = _Composer(label)
+    try:
+        doc = composer.compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         raise CaseError(label, line, "yaml", f"{exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise CaseError(label, 1, "yaml", str(exc)) from None
-    except RecursionError:
-        raise CaseError(label, 1, "yaml", "nested too deeply") from None
-    if node is None:
+    if composer.problems:
+        raise CaseErrors(_capped(composer.problems, label))
+    if doc is None:
         raise CaseError(label, 1, "file", "empty; expected a mapping with `cases:`")
-    lines: dict[Path_, int] = {}
-    constructor = yaml.SafeLoader("")
-    try:
-        return _to_python(node, (), lines, constructor, label), lines
-    except RecursionError:
-        raise CaseError(label, 1, "yaml", "nested too deeply") from None
+    return doc, composer.lines
 
 
-def _to_python(
-    node: yaml.Node, path: Path_, lines: dict[Path_, int], ctor: yaml.SafeLoader, label: str
-) -> Any:
-    lines[path] = node.start_mark.line + 1
-    if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_TAGS:
-        raise CaseError(
-            label, node.start_mark.line + 1, _dotted(path), f"YAML tag {node.tag} is not allowed"
-        )
-    if isinstance(node, yaml.MappingNode):
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = _to_python(key_node, path, {}, ctor, label)
-            if not isinstance(key, str):
+class _Composer:
+    """Builds plain Python values from YAML events, with the line of every value.
+
+    Working from events (not PyYAML's node graph) keeps the work bounded: it stops at the
+    first alias (the "billion laughs" bomb), tag, directive or merge key, at MAX_YAML_VALUES
+    values and at MAX_DEPTH levels, and it holds no node objects. Values it cannot accept
+    (NaN outside literal arrays, integers beyond int64, unpaired surrogates) are collected
+    in ``problems`` so one pass reports them all.
+    """
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.lines: dict[Path_, int] = {}
+        self.problems: list[CaseError] = []
+
+    def compose(self, text: str) -> Any:
+        stack: list[_Open] = []
+        root: Any = None
+        documents = count = 0
+        for event in yaml.parse(text, Loader=_PARSER):
+            if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                stack.pop()
+                continue
+            line = event.start_mark.line + 1 if event.start_mark else 1
+            if isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    raise CaseError(
+                        self.label,
+                        line,
+                        "yaml",
+                        "a second YAML document starts here; a file holds one",
+                    )
+                if event.version or event.tags:
+                    raise CaseError(
+                        self.label, line, "yaml", "directives (%YAML, %TAG) are not allowed"
+                    )
+                continue
+            if isinstance(event, yaml.AliasEvent):
                 raise CaseError(
-                    label, key_node.start_mark.line + 1, _dotted(path), f"key {key!r} is not text"
+                    self.label,
+                    line,
+                    "yaml",
+                    "aliases (*name) are not allowed; write the values out",
                 )
-            if key in result:
-                raise CaseError(
-                    label, key_node.start_mark.line + 1, _dotted((*path, key)), "duplicate key"
+            if not isinstance(event, yaml.NodeEvent):
+                continue  # stream start and end, document end
+            top = stack[-1] if stack else None
+            is_key = top is not None and isinstance(top.value, dict) and top.key is None
+            if top is None:
+                path: Path_ = ()
+            elif isinstance(top.value, list):
+                path = (*top.path, len(top.value))
+            else:
+                path = top.path if top.key is None else (*top.path, top.key)
+            tag = getattr(event, "tag", None)  # scalars and collections have one
+            if tag is not None:
+                short = "!!" + tag[len(_TAG) :] if tag.startswith(_TAG) else tag
+                raise self.error(line, path, f"YAML tag {short} is not allowed")
+            count += 1
+            if count > MAX_YAML_VALUES:
+                raise self.error(
+                    line,
+                    path,
+                    f"more than {MAX_YAML_VALUES} YAML values in one file, the limit (split "
+                    "the file; for big inputs, use a generator: shape, seed, scale)",
                 )
-            result[key] = _to_python(value_node, (*path, key), lines, ctor, label)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(v, (*path, i), lines, ctor, label) for i, v in enumerate(node.value)]
-    try:
-        return ctor.construct_object(node)
-    except yaml.YAMLError as exc:
-        raise CaseError(label, node.start_mark.line + 1, _dotted(path), str(exc)) from None
+            if is_key:
+                assert top is not None and isinstance(top.value, dict)
+                top.key = self.key(event, line, path, top.value)
+                continue
+            value: Any
+            if isinstance(event, yaml.ScalarEvent):
+                value = self.scalar(event, line, path)
+            else:
+                if len(stack) >= MAX_DEPTH:
+                    raise self.error(line, path, f"nested deeper than {MAX_DEPTH} levels")
+                value = [] if isinstance(event, yaml.SequenceStartEvent) else {}
+                stack.append(_Open(value, path))
+            self.lines[path] = line
+            if top is None:
+                root = value
+            elif isinstance(top.value, list):
+                top.value.append(value)
+            else:
+                assert top.key is not None
+                top.value[top.key] = value
+                top.key = None
+        return root
+
+    def error(self, line: int, path: Path_, message: str) -> CaseError:
+        return CaseError(self.label, line, _dotted(path), message)
+
+    def key(self, event: yaml.NodeEvent, line: int, path: Path_, mapping: dict[str, Any]) -> str:
+        if not isinstance(event, yaml.ScalarEvent):
+            raise self.error(line, path, "keys must be text, not lists or mappings")
+        if _resolve(event) == _TAG + "merge":
+            raise self.error(line, path, "merge keys (<<) are not allowed; write the keys out")
+        key = self.scalar(event, line, path)
+        if not isinstance(key, str):
+            raise self.error(line, path, f"key {_show(key)} is not text")
+        if _SURROGATE.search(key):
+            raise self.error(line, path, f"key {_show(key)} is not valid Unicode")
+        if key in mapping:
+            raise self.error(line, (*path, key), "duplicate key")
+        return key
+
+    def scalar(self, event: yaml.ScalarEvent, line: int, path: Path_) -> Any:
+        text = event.value
+        tag = _resolve(event)
+        construct = _CONSTRUCT.get(tag)
+        if construct is None:  # text (and YAML 1.1's `=` and `<<` as values)
+            bad = _SURROGATE.search(text)
+            if bad:
+                self.problem(
+                    line,
+                    path,
+                    f"holds an unpaired surrogate \\u{ord(bad.group()):04x}, which is not valid "
+                    "Unicode (write the character itself)",
+                )
+            return text
+        if tag == _TAG + "int" and len(text) > _MAX_INT_TEXT:
+            self.problem(line, path, f"{_show(text)} is too large (integers must fit int64)")
+            return 0
+        try:
+            value = construct(yaml.ScalarNode(tag, text))
+        except Exception as exc:  # e.g. a date such as 2024-13-45
+            self.problem(line, path, f"cannot read {_show(text)}: {exc}")
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            if not _INT64[0] <= value <= _INT64[1]:
+                bound = "greater than the maximum" if value > 0 else "less than the minimum"
+                limit = _INT64[1] if value > 0 else _INT64[0]
+                self.problem(
+                    line, path, f"{_show(text)} is {bound} of {limit} (integers must fit int64)"
+                )
+        elif isinstance(value, float):
+            if math.isnan(value) and not _in_literal(path):
+                self.problem(
+                    line,
+                    path,
+                    "NaN is not allowed here (only literal input/target values may hold .nan)",
+                )
+            elif math.isinf(value) and "inf" not in text.lower():
+                self.problem(
+                    line,
+                    path,
+                    f"{_show(text)} overflows float64; write .inf or -.inf for an infinity",
+                )
+        return value
+
+    def problem(self, line: int, path: Path_, message: str) -> None:
+        if len(self.problems) <= MAX_ERRORS:  # one more than shown says "more follow"
+            self.problems.append(self.error(line, path, message))
 
 
-_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+def _resolve(event: yaml.ScalarEvent) -> str:
+    """The type YAML 1.1 gives a scalar: int, float, bool, null, timestamp, str, ..."""
+    tag: str = _RESOLVER.resolve(  # type: ignore[no-untyped-call]  # untyped in the stubs
+        yaml.ScalarNode, event.value, event.implicit
+    )
+    return tag
+
+
+def _in_literal(path: Path_) -> bool:
+    """Inside a literal input/target array, where NaN and infinities may be the point."""
+    return (
+        len(path) >= 4
+        and path[0] == "cases"
+        and path[2] in ("input", "target")
+        and path[3] == "values"
+    )
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to about ``limit`` characters: messages stay one short line."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}… ({len(value)} characters)"
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f" ({len(value)} items)" if isinstance(value, (list, dict)) else ""
+    return f"{text[:limit]}…{size}"
 
 
 def _dotted(path: Path_) -> str:
@@ -205,7 +469,8 @@ _VALIDATOR = jsonschema.Draft202012Validator(schema.FILE)
 
 def _schema_errors(doc: Any, lines: dict[Path_, int], label: str) -> list[CaseError]:
     errors = []
-    for err in _VALIDATOR.iter_errors(doc):
+    # Stop early: a file of 10,000 broken cases needs no more than a screenful to fix.
+    for err in itertools.islice(_VALIDATOR.iter_errors(doc), MAX_ERRORS + 1):
         path: Path_ = tuple(err.absolute_path)
         message, key = _schema_message(err)
         path = (*path, key) if key else path
@@ -221,19 +486,26 @@ def _schema_message(err: jsonschema.ValidationError) -> tuple[str, str]:
     instance: Any = err.instance
     if err.validator == "additionalProperties":
         extra = sorted(set(instance) - set(known))
-        return f"unknown key {extra[0]!r} (allowed: {allowed})", extra[0]
+        return f"unknown key {_show(extra[0])} (allowed: {allowed})", extra[0]
     if err.validator == "required":
         return f"{err.message.split(' is ')[0]} is required (allowed: {allowed})", ""
     if err.validator == "enum":
         choices: Any = err.validator_value
         options = ", ".join(str(v) for v in choices)
-        return f"{instance!r} is not allowed (allowed: {options})", ""
+        return f"{_show(instance)} is not allowed (allowed: {options})", ""
     if err.validator == "type":
         kind = type(instance).__name__
-        return f"expected {err.validator_value}, got {kind} {instance!r}", ""
+        return f"expected {err.validator_value}, got {kind} {_show(instance)}", ""
     if err.validator == "oneOf":
         return f"write either literal `values` or a generator ({sub.get('description')})", ""
-    return err.message, ""
+    if err.validator in ("maxItems", "maxLength"):
+        unit = "items" if err.validator == "maxItems" else "characters"
+        return (
+            f"has {len(instance)} {unit}; the limit is {err.validator_value}",
+            "",
+        )
+    # jsonschema quotes the whole value; a 100,000-character id must not become the message
+    return err.message.replace(repr(instance), _show(instance), 1), ""
 
 
 class _Check:
@@ -249,10 +521,34 @@ class _Check:
 
 
 def _literal(values: Any, check: _Check, rel: Path_) -> np.ndarray | None:
+    """A literal array as float64, after checking its numbers, size and depth cheaply."""
+    count = 0
+    todo: list[tuple[Any, Path_]] = [(values, rel)]
+    while todo:
+        value, at = todo.pop()
+        if isinstance(value, list):
+            if len(at) - len(rel) >= MAX_NDIM:
+                check.fail(
+                    rel, f"nested deeper than {MAX_NDIM} levels; the limit is {MAX_NDIM} dimensions"
+                )
+                return None
+            todo.extend((v, (*at, i)) for i, v in reversed(list(enumerate(value))))
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            check.fail(at, f"expected a number, got {type(value).__name__} {_show(value)}")
+            return None
+        else:
+            count += 1
+            if count > MAX_LITERAL_ELEMENTS:
+                check.fail(
+                    rel,
+                    f"holds more than {MAX_LITERAL_ELEMENTS} numbers; literal values are for small "
+                    "worked examples (use a generator: shape, seed, scale)",
+                )
+                return None
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (ValueError, TypeError):
-        check.fail(rel, "nested lists are ragged or hold non-numbers; expected a rectangular array")
+        check.fail(rel, "nested lists are ragged; expected a rectangular array")
         return None
     return arr
 
@@ -336,6 +632,9 @@ def _validate_case(
     if not np.all(np.isfinite(t)) or not np.all(t == np.round(t)):
         check.fail(("target", "values"), "class indices must be integers")
         return None
+    if t.size and not (_INT64[0] <= t.min() and t.max() < 2.0**63):
+        check.fail(("target", "values"), "class indices must fit int64")
+        return None
     ignore_values = set(raw.get("matrix", {}).get("ignore_index", []))
     ignore_values.add(params.get("ignore_index", DEFAULTS["ignore_index"]))
     bad = [int(v) for v in np.unique(t) if not (0 <= v < classes) and int(v) not in ignore_values]
@@ -387,50 +686,154 @@ def load_file(path: str | Path, *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> 
         doc, lines = _read(path, label)
     except CaseError as exc:
         raise CaseErrors([exc]) from None
+    if (
+        isinstance(doc, dict)
+        and isinstance(doc.get("cases"), list)
+        and len(doc["cases"]) > MAX_CASES
+    ):
+        raise CaseErrors(
+            [
+                CaseError(
+                    label,
+                    _line(lines, ("cases",)),
+                    "cases",
+                    f"{len(doc['cases'])} cases; the limit is {MAX_CASES} per file",
+                )
+            ]
+        )
     errors = _schema_errors(doc, lines, label)
     if errors:
-        raise CaseErrors(errors)
+        raise CaseErrors(_capped(errors, label))
+    _integers(doc, schema.FILE)
     cases: list[Case] = []
     for i, raw in enumerate(doc["cases"]):
         check = _Check(label, lines, ("cases", i))
         checked = _validate_case(raw, check, max_elements)
+        count = _expansion(raw, check)
+        if count + len(cases) > MAX_CASES and not check.errors:
+            check.fail(
+                ("matrix",) if "matrix" in raw else (),
+                f"the file expands into more than {MAX_CASES} cases; the limit is {MAX_CASES}",
+            )
         errors.extend(check.errors)
         if checked is not None and not check.errors:
             cases.extend(_expand(raw, label, _line(lines, ("cases", i)), checked[1]))
     if errors:
-        raise CaseErrors(sorted(errors, key=lambda e: e.line))
+        raise CaseErrors(_capped(sorted(errors, key=lambda e: e.line), label))
     return cases
 
 
+def _expansion(raw: dict[str, Any], check: _Check) -> int:
+    """How many cases ``raw``'s matrix expands into; more than MAX_EXPANSION is an error."""
+    matrix: dict[str, list[Any]] = raw.get("matrix", {})
+    count = math.prod(len(values) for values in matrix.values())
+    if count > MAX_EXPANSION:
+        sizes = " × ".join(str(len(v)) for v in matrix.values())
+        check.fail(
+            ("matrix",),
+            f"expands into {count} cases ({sizes}); the limit is {MAX_EXPANSION} per case",
+        )
+    return count
+
+
+def _capped(errors: list[CaseError], label: str) -> list[CaseError]:
+    if len(errors) <= MAX_ERRORS:
+        return errors
+    shown = errors[:MAX_ERRORS]
+    more = CaseError(
+        label, errors[MAX_ERRORS].line, "file", "more problems follow (fix these first)"
+    )
+    return [*shown, more]
+
+
+def _integers(value: Any, sub: dict[str, Any]) -> Any:
+    """Integral floats where the schema wants an integer become ints (``seed: 1.0``)."""
+    if sub.get("type") == "integer" and isinstance(value, float):
+        return int(value)
+    if isinstance(value, dict):
+        for name, inner in sub.get("properties", {}).items():
+            if name in value:
+                value[name] = _integers(value[name], inner)
+    elif isinstance(value, list) and isinstance(sub.get("items"), dict):
+        value[:] = [_integers(v, sub["items"]) for v in value]
+    return value
+
+
 def _label(path: Path) -> str:
+    """The file as messages and rows name it: relative to the working directory when it is
+    below it, with bytes that are not UTF-8 and control characters written as escapes
+    (``caf\\xe9.yaml``), so every label is printable, one-line UTF-8 text."""
     try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+        where = path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+        where = Path(os.path.abspath(path))
+    try:
+        text = str(where.relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        text = str(path)
+    text = os.fsencode(text).decode("utf-8", "backslashreplace")
+    return text if text.isprintable() else _one_line(text, len(text))  # a newline in a name
 
 
 def find_case_files(paths: Iterable[str | Path]) -> list[Path]:
-    """YAML files named directly, or found (sorted) under directories."""
+    """YAML files named directly, or found (sorted) under directories.
+
+    Symlinked directories are not followed (no loops). A directory that cannot be listed
+    is returned as it is, so that loading it reports why instead of skipping it silently.
+    """
     found: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir():
-            found.extend(sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml")))
-        else:
+        if not _is_dir(p):
             found.append(p)
+            continue
+        below: list[Path] = []
+
+        def unreadable(exc: OSError, below: list[Path] = below, top: Path = p) -> None:
+            below.append(Path(exc.filename) if exc.filename else top)
+
+        for root, dirs, files in os.walk(p, onerror=unreadable):
+            below.extend(
+                Path(root, n) for n in (*dirs, *files) if Path(n).suffix in (".yaml", ".yml")
+            )
+        found.extend(sorted(below))
     return found
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError:  # loading it will say why it cannot be read
+        return False
 
 
 def load_paths(
     paths: Iterable[str | Path], *, max_elements: int = DEFAULT_MAX_ELEMENTS
 ) -> list[Case]:
-    """Cases from files and directories; ids must be unique across all of them."""
+    """Cases from files and directories; ids must be unique across all of them, and a run
+    holds at most MAX_CASES cases."""
     cases: list[Case] = []
     errors: list[CaseError] = []
+    total = 0
     for path in find_case_files(paths):
         try:
-            cases.extend(load_file(path, max_elements=max_elements))
+            loaded = load_file(path, max_elements=max_elements)
         except CaseErrors as exc:
             errors.extend(exc.errors)
+            continue
+        if loaded and total + len(loaded) > MAX_CASES:
+            first = loaded[0]
+            errors.append(
+                CaseError(
+                    first.file,
+                    first.line,
+                    "cases",
+                    f"this file brings the run to {total + len(loaded)} cases; the limit is "
+                    f"{MAX_CASES} per run (run fewer files at a time)",
+                )
+            )
+        else:
+            cases.extend(loaded)  # beyond the limit only counted, so memory stays bounded
+        total += len(loaded)
     seen: dict[str, Case] = {}
     for case in cases:
         if case.id in seen:

@@ -1,7 +1,8 @@
 """JSON Schema of a case file (validated with ``jsonschema``; line numbers added by cases.py).
 
 Structure only; checks that need arithmetic (shapes, class ranges, element limits) live in
-``conformance.cases``.
+``conformance.cases``. JSON Schema's bounds let NaN through (every comparison with NaN is
+false), so the loader refuses NaN itself, except in literal input/target values.
 """
 
 from __future__ import annotations
@@ -14,11 +15,24 @@ REDUCTIONS = ("none", "mean", "sum")
 # Case fields a matrix may vary; each expands into one case per value.
 MATRIX_AXES = ("dtype", "reduction", "label_smoothing", "ignore_index")
 
+# Inputs have shape (N, C, d1, ..., dk): up to 14 spatial dimensions. NumPy 1.x stops at 32
+# and the oracle adds axes of its own, and no loss API is exercised beyond a handful.
+MAX_NDIM = 16
+# A generator's scale and offset stay far from float64's edge (1.8e308), so drawing and
+# shifting the values cannot overflow; the case dtype's own range is the user's business.
+_BIG = 1e300
+
 _number = {"type": "number"}
 # Integers end up in int64 arrays (class indices), so they must fit int64.
 _int = {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}
 _seed = {"type": "integer", "minimum": 0}
-_shape = {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 2}
+_shape = {
+    "type": "array",
+    "items": {"type": "integer", "minimum": 1},
+    "minItems": 2,
+    "maxItems": MAX_NDIM,
+}
+_scale = {"type": "number", "exclusiveMinimum": 0, "maximum": _BIG}
 _nested = {"type": ["array", "number"]}
 
 _input = {
@@ -32,8 +46,8 @@ _input = {
         "values": _nested,
         "shape": _shape,
         "distribution": {"enum": ["normal", "uniform"]},
-        "scale": {"type": "number", "exclusiveMinimum": 0},
-        "offset": _number,
+        "scale": _scale,
+        "offset": {"type": "number", "minimum": -_BIG, "maximum": _BIG},
         "seed": _seed,
     },
     "additionalProperties": False,
@@ -51,7 +65,7 @@ _target = {
         "kind": {"enum": ["index", "probs"]},
         "seed": _seed,
         "ignore_share": {"type": "number", "minimum": 0, "maximum": 1},
-        "scale": {"type": "number", "exclusiveMinimum": 0},
+        "scale": _scale,
     },
     "additionalProperties": False,
 }

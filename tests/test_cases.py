@@ -168,11 +168,9 @@ def test_yaml_syntax_error_and_duplicate_key(write_yaml):
 
 def test_python_tags_are_not_constructed(write_yaml):
     (msg,) = errors_of(write_yaml("cases: !!python/object/apply:os.system ['true']\n"))
-    assert msg.endswith(
-        ":1: cases: YAML tag tag:yaml.org,2002:python/object/apply:os.system is not allowed"
-    )
+    assert msg.endswith(":1: cases: YAML tag !!python/object/apply:os.system is not allowed")
     (msg,) = errors_of(write_yaml("cases:\n  - id: !!python/name:os.system x\n"))
-    assert ":2: cases[0].id: could not determine a constructor" in msg
+    assert msg.endswith(":2: cases[0].id: YAML tag !!python/name:os.system is not allowed")
 
 
 def test_all_problems_are_reported_in_one_pass(write_yaml):
