@@ -172,12 +172,41 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    if not (args.run_dir / results.RESULTS_FILE).is_file():
-        return _usage(f"{args.run_dir} has no {results.RESULTS_FILE}")
+    """Rewrite report.html and results.csv from a run directory's saved files.
+
+    Lines of results.jsonl that cannot be read are skipped and named, here and in the report;
+    a damaged summary.json costs only the environment. Exit 2 when results.jsonl cannot be
+    read at all, when none of its lines is a usable row, or when an output cannot be written.
+    """
     from conformance import report
 
-    print(f"report: {report.render(args.run_dir)}")
-    return EXIT_OK
+    run_dir: Path = args.run_dir
+    source = run_dir / results.RESULTS_FILE
+    try:
+        loaded = results.load_rows(run_dir)
+    except FileNotFoundError:
+        return _usage(f"{run_dir} has no {results.RESULTS_FILE}")
+    except OSError as exc:
+        return _usage(f"{exc.filename or source}: {results.os_problem(exc)}")
+    notes: list[str] = []
+    failures: list[str] = []
+    try:
+        print(f"report: {report.render(run_dir, loaded, notes)}")
+    except OSError as exc:  # a write error (disk full) names no file: name it here
+        failures.append(
+            f"{exc.filename or run_dir / report.REPORT_FILE}: {results.os_problem(exc)}"
+        )
+    try:
+        print(f"csv: {report.write_csv(run_dir, loaded)}")
+    except OSError as exc:
+        failures.append(f"{exc.filename or run_dir / report.CSV_FILE}: {results.os_problem(exc)}")
+    for note in notes:
+        print(f"conformance: warning: {run_dir}: {note}", file=sys.stderr)
+    if loaded.frame.empty and loaded.skipped:
+        failures.append(f"{source}: no usable rows")
+    for failure in failures:
+        _usage(failure)
+    return EXIT_USAGE if failures else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

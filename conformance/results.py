@@ -6,10 +6,15 @@ itself loses nothing already measured; the report and every later tool read this
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
+import re
+import stat
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -146,16 +151,270 @@ class ResultWriter:
         self.close()
 
 
-def load(run_dir: Path) -> pd.DataFrame:
-    """The results table of a run directory, columns in ``COLUMNS`` order."""
+# Reading a run directory back. A run dir may be damaged (a full disk cuts the last line off,
+# a person edits a file, a copy goes wrong), and the report must still show what is readable:
+# every line that is not a usable row is skipped and recorded with the reason, never raised.
+
+_SPECIAL_NUMBERS = frozenset({"NaN", "Infinity", "-Infinity"})
+_MAX_DEPTH = 200  # deeper JSON than any row needs; keeps json.dumps in the report off the limit
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # the only way a line holds a lone surrogate
+
+
+def _is_string(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_line_number(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, str):
+        return value in _SPECIAL_NUMBERS
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _is_object(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+def _is_array(value: Any) -> bool:
+    return isinstance(value, list)
+
+
+# What each column's cell must be when it is not null. A column not named here (one added
+# later) takes any JSON value; "expected" and "actual" are nested lists or a single number.
+_STRING = "a string"
+_NUMBER = 'a number or "NaN"/"Infinity"/"-Infinity"'
+CELL_TYPES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    **{
+        column: (_STRING, _is_string)
+        for column in (
+            "case_id",
+            "base_id",
+            "file",
+            "loss",
+            "framework",
+            "api",
+            "device",
+            "device_name",
+            "dtype",
+            "mode",
+            "output",
+            "verdict",
+            "reason",
+            "explanation",
+            "ledger",
+            "call",
+            "target_kind",
+            "dtype_actual",
+            "repro",
+            "stderr_tail",
+        )
+    },
+    "line": ("a non-negative integer", _is_line_number),
+    **{
+        column: (_NUMBER, _is_number)
+        for column in (
+            "max_abs_err",
+            "max_rel_err",
+            "max_ulp",
+            "tolerance",
+            "max_norm_err",
+            "norm_scale",
+            "worst_expected",
+            "worst_actual",
+            "seconds",
+        )
+    },
+    "params": ("an object", _is_object),
+    **{
+        column: ("an array", _is_array)
+        for column in ("input_shape", "shape_expected", "shape_actual", "worst_index")
+    },
+}
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A line of ``results.jsonl`` that is not a usable row, and why."""
+
+    line: int  # 1-based, counting every line of the file
+    problem: str  # e.g. "not JSON", "verdict is a number, not a string"
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.problem}"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The usable rows of a run directory (``frame``) and the lines that were skipped."""
+
+    frame: pd.DataFrame
+    skipped: tuple[Skipped, ...] = ()
+
+    def notice(self, name: str = RESULTS_FILE, limit: int = 10) -> str:
+        """One line for people, e.g. ``2 lines of results.jsonl could not be read: line 17:
+        not JSON; line 18: cut off (...)``; empty when nothing was skipped."""
+        if not self.skipped:
+            return ""
+        count = len(self.skipped)
+        shown = "; ".join(str(s) for s in self.skipped[:limit])
+        more = f"; and {count - limit} more" if count > limit else ""
+        lines = "line" if count == 1 else "lines"
+        return f"{count} {lines} of {name} could not be read: {shown}{more}"
+
+
+class _Unusable(ValueError):
+    """A line or file that is not what it should be; the message says why."""
+
+
+class _Unparsable(_Unusable):
+    """Not UTF-8 or not JSON: on a last line without its newline, the line was cut off."""
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
+def _visible(text: str) -> str:
+    """``text`` with any lone surrogate written out as ``\\udcff`` so it can be encoded."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _repair(value: Any, depth: int = 0) -> Any:
+    """``value`` with lone surrogates made visible; refuses nesting deeper than _MAX_DEPTH."""
+    if isinstance(value, str):
+        return _visible(value)
+    if isinstance(value, (list, dict)) and depth >= _MAX_DEPTH:
+        raise _Unusable(f"nested more than {_MAX_DEPTH} levels deep")
+    if isinstance(value, list):
+        return [_repair(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {_visible(k): _repair(v, depth + 1) for k, v in value.items()}
+    return value
+
+
+def _parse(raw: bytes) -> Any:
+    """The JSON value of one line or file, with lone surrogates made visible."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Unparsable(f"not UTF-8 (byte {exc.start + 1})") from None
+    try:
+        # NaN/Infinity are not JSON; read them as the writer's strings for the same values.
+        value = json.loads(text, parse_constant=str)
+    except RecursionError:
+        raise _Unparsable("not JSON (nested too deeply to parse)") from None
+    except ValueError:
+        raise _Unparsable("not JSON") from None
+    if text.count("[") + text.count("{") > _MAX_DEPTH or _SURROGATE_ESCAPE.search(text):
+        value = _repair(value)
+    return value
+
+
+def _check_row(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Unusable(f"not a row: {_json_kind(value)}, not an object")
+    if value.get("verdict") is None:
+        raise _Unusable("not a row: no verdict")
+    for column, cell in value.items():
+        expected = CELL_TYPES.get(column)
+        if cell is None or expected is None or expected[1](cell):
+            continue
+        if expected[0] == _NUMBER and _json_kind(cell) == "a number":
+            raise _Unusable(f"{column} is a number too large for a float")
+        raise _Unusable(f"{column} is {_json_kind(cell)}, not {expected[0]}")
+    return value
+
+
+_CUT_OFF = "cut off (the last line has no newline and is not a complete row)"
+
+
+def os_problem(exc: OSError) -> str:
+    """What went wrong, in lower case: "is a directory", "permission denied", ..."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return reason[:1].lower() + reason[1:]
+
+
+def _require_regular_file(path: Path) -> None:
+    """Raise OSError unless ``path`` is a regular file: a FIFO would block, /dev/zero never ends."""
+    mode = os.stat(path).st_mode
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if not stat.S_ISREG(mode):
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+
+
+def load_rows(run_dir: Path) -> Loaded:
+    """The usable rows of ``results.jsonl`` and what was skipped, line by line.
+
+    A line is skipped when it is not UTF-8, not JSON, cut off (the last line, without its
+    newline: what a full disk or a killed run leaves), not a JSON object with a verdict, or
+    when a cell has the wrong JSON type (see :data:`CELL_TYPES`). Blank lines are ignored.
+    Lone surrogates in strings (``"\\udcff"``, from an undecodable file name) are kept as
+    visible escapes. Raises ``OSError`` only when the file itself cannot be read.
+    """
     path = Path(run_dir) / RESULTS_FILE
-    rows = []
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                rows.append(json.loads(line))
+    _require_regular_file(path)
+    rows: list[dict[str, Any]] = []
+    skipped: list[Skipped] = []
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                rows.append(_check_row(_parse(raw)))
+            except _Unparsable as exc:
+                cut = not raw.endswith(b"\n")  # only the last line can lack it
+                skipped.append(Skipped(number, _CUT_OFF if cut else str(exc)))
+            except _Unusable as exc:
+                skipped.append(Skipped(number, str(exc)))
     frame: pd.DataFrame = pd.DataFrame(rows, columns=list(COLUMNS))
-    return frame
+    return Loaded(frame, tuple(skipped))
+
+
+def load(run_dir: Path) -> pd.DataFrame:
+    """The usable rows of a run directory, columns in ``COLUMNS`` order (see :func:`load_rows`
+    for what is skipped, and for the record of it)."""
+    return load_rows(run_dir).frame
+
+
+def load_summary(run_dir: Path) -> tuple[dict[str, Any] | None, str]:
+    """``summary.json`` as saved and what is wrong with it: ``(None, "")`` when there is none,
+    ``(None, "not JSON")`` and the like when it cannot be read. Never raises."""
+    path = Path(run_dir) / SUMMARY_FILE
+    try:
+        _require_regular_file(path)
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None, ""
+    except OSError as exc:
+        return None, os_problem(exc)
+    try:
+        value = _parse(raw)
+    except _Unusable as exc:
+        return None, str(exc)
+    if not isinstance(value, dict):
+        return None, f"{_json_kind(value)}, not an object"
+    return value, ""
 
 
 def summarize(frame: pd.DataFrame, environment: Mapping[str, Any]) -> dict[str, Any]:

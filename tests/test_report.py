@@ -148,6 +148,7 @@ class Page(HTMLParser):
 
 
 def _write_run(run_dir: Path, rows: list[dict[str, Any]], summary: bool = True) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
     with ResultWriter(run_dir) as writer:
         writer.write(rows)
     if summary:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 from collections.abc import Mapping
 from importlib import resources
@@ -12,7 +11,16 @@ from typing import Any
 import jinja2
 
 from conformance.report import _tables as tables
-from conformance.results import FAILING, RESULTS_FILE, SUMMARY_FILE, Verdict, load, summarize
+from conformance.results import (
+    FAILING,
+    RESULTS_FILE,
+    SUMMARY_FILE,
+    Loaded,
+    Verdict,
+    load_rows,
+    load_summary,
+    summarize,
+)
 
 TEMPLATE = "report.html.j2"
 REPORT_FILE = "report.html"
@@ -37,16 +45,20 @@ def _template() -> jinja2.Template:
     return _environment().from_string(text)
 
 
-def read_summary(run_dir: Path) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """``summary.json`` (or None when absent) and the environment it records (or {})."""
-    path = Path(run_dir) / SUMMARY_FILE
-    if not path.exists():
-        return None, {}
-    saved = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(saved, dict):
-        return None, {}
+def read_summary(run_dir: Path) -> tuple[dict[str, Any] | None, dict[str, Any], list[str]]:
+    """``summary.json`` (or None), the environment it records (or {}), and notes on what of it
+    could not be used. A damaged summary is left as it is: the environment of a run cannot be
+    rebuilt from its rows, and the counts in the report come from ``results.jsonl`` anyway."""
+    saved, problem = load_summary(run_dir)
+    if saved is None:
+        if not problem:
+            return None, {}, [f"No {SUMMARY_FILE} in the run directory: environment unknown."]
+        return None, {}, [f"{SUMMARY_FILE} could not be read: {problem}; environment unknown."]
     environment = saved.get("environment")
-    return saved, environment if isinstance(environment, dict) else {}
+    if isinstance(environment, dict):
+        return saved, environment, []
+    kind = "missing" if environment is None else f"not an object but {type(environment).__name__}"
+    return saved, {}, [f"The environment in {SUMMARY_FILE} is {kind}: environment unknown."]
 
 
 def _environment_rows(environment: Mapping[str, Any]) -> dict[str, Any]:
@@ -75,28 +87,41 @@ def _environment_rows(environment: Mapping[str, Any]) -> dict[str, Any]:
     return {"basics": basics, "frameworks": frameworks}
 
 
-def context(run_dir: Path) -> dict[str, Any]:
-    """Everything the template shows, as plain Python values (display strings mostly)."""
+def _shown(text: str) -> str:
+    """A path for display: undecodable bytes of a file name become visible escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def context(run_dir: Path, loaded: Loaded | None = None) -> dict[str, Any]:
+    """Everything the template shows, as plain Python values (display strings mostly).
+
+    ``loaded`` is ``results.jsonl`` as :func:`conformance.results.load_rows` read it (read
+    here when not given); the lines it skipped are named in a note at the top.
+    """
     run_dir = Path(run_dir)
-    frame = load(run_dir)
-    saved, environment = read_summary(run_dir)
+    loaded = load_rows(run_dir) if loaded is None else loaded
+    frame = loaded.frame
+    saved, environment, notes = read_summary(run_dir)
+    unread = len(loaded.skipped)
+    if unread:
+        notes.insert(0, f"{loaded.notice()}.")
     # Counts always come from results.jsonl; summary.json supplies the environment.
     summary = summarize(frame, environment)
-    notes = []
-    if saved is None:
-        notes.append(f"No {SUMMARY_FILE} in the run directory: environment unknown.")
-    elif saved.get("rows") != summary["rows"]:
+    recorded = saved.get("rows") if saved is not None else None
+    # A difference that the skipped lines explain needs no second note.
+    if isinstance(recorded, int) and recorded not in (summary["rows"], len(frame) + unread):
         notes.append(
-            f"{SUMMARY_FILE} records {saved.get('rows')} rows but {RESULTS_FILE} has "
+            f"{SUMMARY_FILE} records {recorded} rows but {RESULTS_FILE} has "
             f"{summary['rows']}: the run may not have finished."
         )
     verdicts, api_rows = tables.api_summary(frame)
     heat_columns, heat_rows = tables.heatmap(frame)
     rows = tables.all_rows(frame)
     return {
-        "title": f"Loss conformance report — {run_dir.resolve().name}",
-        "run_dir": str(run_dir),
+        "title": f"Loss conformance report — {_shown(run_dir.resolve().name)}",
+        "run_dir": _shown(str(run_dir)),
         "notes": notes,
+        "unreadable": unread,
         "rows": summary["rows"],
         "failing": summary["failing"],
         "failing_verdicts": [v.value for v in Verdict if v in FAILING],
@@ -114,9 +139,17 @@ def context(run_dir: Path) -> dict[str, Any]:
     }
 
 
-def render(run_dir: Path) -> Path:
-    """Write ``report.html`` into ``run_dir`` from its saved files; return its path."""
-    html = _template().render(context(run_dir))
+def render(run_dir: Path, loaded: Loaded | None = None, notes: list[str] | None = None) -> Path:
+    """Write ``report.html`` into ``run_dir`` from its saved files; return its path.
+
+    ``loaded``: the rows, when the caller has read them already. ``notes``: when given, the
+    report's notes (lines skipped, summary missing or damaged, ...) are appended to it.
+    Raises ``OSError`` (its filename the report's path) when the report cannot be written.
+    """
+    page = context(run_dir, loaded)
+    if notes is not None:
+        notes.extend(page["notes"])
+    html = _template().render(page)
     path = Path(run_dir) / REPORT_FILE
-    path.write_text(html, encoding="utf-8")
+    path.write_bytes(html.encode("utf-8"))
     return path
