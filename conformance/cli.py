@@ -1,19 +1,52 @@
 """Command line: ``conformance run | validate | list | report``.
 
 Exit status: 0 when every row is pass / unsupported / expected-error / skipped; 1 when any row
-is mismatch / error / no-error / crashed / timeout; 2 for bad usage or invalid case files.
+is mismatch / error / no-error / crashed / timeout (or the results file could not be written
+after rows were); 2 for bad usage, invalid case files or an unwritable run directory; 130
+after Ctrl-C and 143 after SIGTERM, once the summary and report of the rows so far are written.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import pandas as pd
 
 from conformance import adapters, cases, results, runner
+from conformance import ledger as ledger_
 
 EXIT_OK, EXIT_FAILING, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a finite number of seconds greater than zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a finite number of seconds > 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be > 0")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,15 +81,33 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=120.0,
         help="seconds one call may take before its worker is killed (default 120)",
     )
     r.add_argument(
+        "--start-timeout",
+        type=_seconds,
+        default=300.0,
+        help="seconds a worker may take to import its framework (default 300)",
+    )
+    r.add_argument(
         "--max-elements",
-        type=int,
+        type=_positive_int,
         default=cases.DEFAULT_MAX_ELEMENTS,
         help="largest input a case may declare (default %(default)s)",
+    )
+    r.add_argument(
+        "--ledger",
+        nargs="+",
+        default=None,
+        metavar="PATH",
+        help="known-divergence ledger files (default: the ledger files among --cases)",
+    )
+    r.add_argument(
+        "--strict",
+        action="store_true",
+        help="also fail on rows the ledger covers (known) and on stale ledger entries",
     )
     r.add_argument(
         "--exit-zero",
@@ -67,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check case files; exit 2 on any problem")
     v.add_argument("paths", nargs="+", metavar="PATH")
-    v.add_argument("--max-elements", type=int, default=cases.DEFAULT_MAX_ELEMENTS)
+    v.add_argument("--max-elements", type=_positive_int, default=cases.DEFAULT_MAX_ELEMENTS)
 
     ls = sub.add_parser("list", help="list expanded case ids (or adapter entries)")
     ls.add_argument("paths", nargs="*", default=["cases"], metavar="PATH")
@@ -82,14 +133,38 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _load(paths: Sequence[str], max_elements: int) -> list[cases.Case]:
+def _files(paths: Sequence[str]) -> list[Path]:
     missing = [p for p in paths if not Path(p).exists()]
     if missing:
         raise SystemExit(_usage(f"no such file or directory: {', '.join(missing)}"))
     files = cases.find_case_files(paths)
     if not files:
         raise SystemExit(_usage(f"no .yaml case files under {', '.join(paths)}"))
-    return cases.load_paths(files, max_elements=max_elements)
+    return files
+
+
+def _load(
+    paths: Sequence[str], max_elements: int, ledger_paths: Sequence[str] | None = None
+) -> tuple[list[cases.Case], ledger_.Ledger]:
+    """Cases and ledger entries; every problem in either is reported before raising."""
+    files = _files(paths)
+    errors: list[cases.CaseError] = []
+    loaded: list[cases.Case] = []
+    known = ledger_.Ledger()
+    try:
+        loaded = cases.load_paths(files, max_elements=max_elements)
+    except cases.CaseErrors as exc:
+        errors.extend(exc.errors)
+    try:
+        if ledger_paths is None:  # the case files were read above; say nothing twice
+            known = ledger_.load_paths(files, unreadable_ok=True)
+        else:
+            known = ledger_.load_paths(_files(ledger_paths))
+    except cases.CaseErrors as exc:
+        errors.extend(exc.errors)
+    if errors:
+        raise cases.CaseErrors(errors)
+    return loaded, known
 
 
 def _usage(message: str) -> int:
@@ -107,51 +182,152 @@ def _progress(done: int, total: int, label: str) -> None:
     sys.stderr.flush()
 
 
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event, received: list[int]) -> Iterator[None]:
+    """Ctrl-C and SIGTERM set ``stop`` instead of raising, for as long as the block runs.
+
+    Nothing is interrupted half-way: the calls in flight finish, and the summary and report
+    are still written, however many signals arrive. (Only the main thread may install
+    handlers; elsewhere the block runs without them.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if not received:
+            print(
+                "\nstopping: the calls in flight finish, then the summary and report are written",
+                file=sys.stderr,
+            )
+        received.append(signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _prepare_run_dir(run_dir: Path) -> str | None:
+    """Create the run directory; the reason it cannot hold this run's results, or None."""
+    target = run_dir / results.RESULTS_FILE
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if target.exists() and target.stat().st_size > 0:
+            return f"{target} already holds results; choose another --out or remove it"
+        with target.open("ab"):
+            pass
+    except OSError as exc:
+        where = exc.filename or run_dir
+        return f"cannot write the run directory {run_dir}: {where}: {exc.strerror or exc}"
+    return None
+
+
+def _write_outputs(
+    run_dir: Path, environment: dict[str, Any], known: ledger_.Ledger
+) -> tuple[dict[str, Any], list[str]]:
+    """summary.json, results.csv and report.html; each one that fails is named, not fatal."""
+    from conformance import report
+
+    problems: list[str] = []
+    try:
+        frame = results.load(run_dir)
+    except OSError as exc:
+        problems.append(f"cannot read {run_dir / results.RESULTS_FILE}: {exc.strerror or exc}")
+        frame = pd.DataFrame(columns=list(results.COLUMNS))
+    summary = results.summarize(frame, environment)
+    summary["stale_ledger"] = known.stale(frame)
+    summary["ledger_entries"] = len(known.entries)
+    steps: list[tuple[str, Callable[[], object]]] = [
+        (results.SUMMARY_FILE, lambda: results.write_summary(run_dir, summary)),
+        ("results.csv", lambda: report.write_csv(run_dir)),
+        ("report.html", lambda: report.render(run_dir)),
+    ]
+    for name, step in steps:
+        try:
+            step()
+        except OSError as exc:
+            problems.append(f"could not write {run_dir / name}: {exc.strerror or exc}")
+    return summary, problems
+
+
 def _run(args: argparse.Namespace) -> int:
-    frameworks = [f.strip() for f in args.framework.split(",") if f.strip()]
+    frameworks = list(dict.fromkeys(f.strip() for f in args.framework.split(",") if f.strip()))
     unknown = [f for f in frameworks if f not in adapters.MODULES]
     if unknown or not frameworks:
         return _usage(
             f"unknown framework {', '.join(unknown) or '(none)'} "
             f"(allowed: {', '.join(adapters.MODULES)})"
         )
-    selected = _load(args.cases, args.max_elements)
+    selected, known = _load(args.cases, args.max_elements, args.ledger)
     if args.keyword:
         selected = [c for c in selected if args.keyword.lower() in c.id.lower()]
         if not selected:
             return _usage(f"-k {args.keyword!r} matches no case")
     run_dir = args.out or runner.timestamp_dir(Path("reports"))
+    problem = _prepare_run_dir(run_dir)
+    if problem:
+        return _usage(problem)
     show = not args.no_progress and sys.stderr.isatty()
-    environment = runner.run(
-        selected,
-        run_dir,
-        frameworks=frameworks,
-        device=args.device,
-        timeout=args.timeout,
-        progress=_progress if show else None,
-    )
-    frame = results.load(run_dir)
-    summary = results.summarize(frame, environment)
-    results.write_summary(run_dir, summary)
-    from conformance import report
-
-    report.write_csv(run_dir)
-    html = report.render(run_dir)
+    stop, received = threading.Event(), list[int]()
+    with _stop_on_signals(stop, received):
+        environment = runner.run(
+            selected,
+            run_dir,
+            frameworks=frameworks,
+            device=args.device,
+            timeout=args.timeout,
+            start_timeout=args.start_timeout,
+            progress=_progress if show else None,
+            stop=stop,
+            ledger=known,
+        )
+        summary, problems = _write_outputs(run_dir, environment, known)
     counts = ", ".join(f"{n} {v}" for v, n in summary["by_verdict"].items() if n)
     print(f"{len(selected)} cases, {summary['rows']} rows: {counts or 'nothing ran'}")
-    print(f"report: {html}")
+    for problem in problems:
+        print(f"conformance: error: {problem}", file=sys.stderr)
+    if not problems:
+        print(f"report: {run_dir / 'report.html'}")
+    if "write_error" in environment:
+        print(f"conformance: error: {environment['write_error']}", file=sys.stderr)
+        return EXIT_FAILING if summary["rows"] else EXIT_USAGE
     if "interrupted" in environment:
         print(f"interrupted: {environment['interrupted']}; rows so far are kept", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    if summary["failing"] and not args.exit_zero:
-        return EXIT_FAILING
-    return EXIT_OK
+        return EXIT_TERMINATED if signal.SIGTERM in received else EXIT_INTERRUPTED
+    if problems:
+        return EXIT_FAILING if summary["rows"] else EXIT_USAGE
+    return _verdict_exit(summary, strict=args.strict, exit_zero=args.exit_zero)
+
+
+def _verdict_exit(summary: dict[str, Any], *, strict: bool, exit_zero: bool) -> int:
+    """1 when rows fail (and, under --strict, when known rows or stale entries exist)."""
+    known = summary["by_verdict"].get(results.Verdict.KNOWN.value, 0)
+    stale = summary["stale_ledger"]
+    if known:
+        note = "" if strict else " (not failing; --strict fails them)"
+        print(f"{known} row(s) are known divergences covered by the ledger{note}")
+    for entry in stale:
+        print(
+            f"stale ledger entry {entry['entry']} ({entry['api']} {entry['case']}): "
+            f"{entry['reason']}",
+            file=sys.stderr,
+        )
+    failing = summary["failing"] or (strict and (known or stale))
+    return EXIT_FAILING if failing and not exit_zero else EXIT_OK
 
 
 def _validate(args: argparse.Namespace) -> int:
-    loaded = _load(args.paths, args.max_elements)
+    loaded, known = _load(args.paths, args.max_elements)
     files = {c.file for c in loaded}
-    print(f"{len(files)} file(s), {len(loaded)} case(s) after expansion: OK")
+    print(
+        f"{len(files)} file(s), {len(loaded)} case(s) after expansion: OK; "
+        f"{len(known.entries)} known-divergence ledger entr"
+        + ("y" if len(known.entries) == 1 else "ies")
+    )
     return EXIT_OK
 
 
@@ -166,7 +342,7 @@ def _list(args: argparse.Namespace) -> int:
                     f" reductions={','.join(sorted(e.reductions))}"
                 )
         return EXIT_OK
-    for case in _load(args.paths, cases.DEFAULT_MAX_ELEMENTS):
+    for case in _load(args.paths, cases.DEFAULT_MAX_ELEMENTS)[0]:
         print(f"{case.id}\t{case.file}:{case.line}")
     return EXIT_OK
 

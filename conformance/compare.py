@@ -120,6 +120,8 @@ class Comparison:
             "max_rel_err": self.max_rel_err,
             "max_ulp": self.max_ulp,
             "tolerance": self.tolerance,
+            "max_norm_err": self.max_norm_err,
+            "norm_scale": self.norm_scale,
             "worst_index": self.worst_index,
             "worst_expected": self.worst_expected,
             "worst_actual": self.worst_actual,

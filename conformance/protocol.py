@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 TargetKind = Literal["index", "probs"]
-Status = Literal["ok", "unsupported", "raised"]
+Status = Literal["ok", "unsupported", "raised", "not-implemented"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,8 @@ class Outcome:
     ``outputs`` maps output name ("loss", "grad") to the framework's value converted to
     NumPy in the canonical layout, without any other change; ``call`` is the exact call text
     made (empty when nothing was called); ``reason`` explains ``unsupported`` or carries
-    ``ExceptionType: message`` for ``raised``.
+    ``ExceptionType: message`` for ``raised`` and ``not-implemented`` (the framework has no
+    kernel for this dtype or device).
     """
 
     status: Status

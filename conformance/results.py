@@ -6,6 +6,7 @@ itself loses nothing already measured; the report and every later tool read this
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
@@ -26,12 +27,35 @@ SUMMARY_FILE = "summary.json"
 
 
 class Verdict(str, Enum):
-    """What a row concluded, in severity order from best to worst (the report ranks by it)."""
+    """What a row concluded, in severity order from best to worst (the report ranks by it).
+
+    ======================= ========================================================== =======
+    verdict                 meaning                                                    fails
+    ======================= ========================================================== =======
+    pass                    agrees with the canonical oracle within tolerance
+    expected-error          raised, and the case expects it to
+    semantic-difference     misses canonical; matches the definition the entry
+                            declares (a documented difference, named in the reason)
+    unsupported             the entry has no native parameter for the case
+    not-implemented         the framework has no kernel for this dtype/device
+    skipped                 framework not installed, or no such device
+    known                   a failure covered by the known-divergence ledger           --strict
+    mismatch                a defect: matches no definition, or one the entry does
+                            not declare (the reason names which)                      yes
+    no-error                returned a value where the case expects an error           yes
+    error                   raised where a value was expected                          yes
+    timeout                 the worker hung; only this call is lost                    yes
+    crashed                 the worker died; only this call is lost                    yes
+    ======================= ========================================================== =======
+    """
 
     PASS = "pass"
     EXPECTED_ERROR = "expected-error"
+    SEMANTIC_DIFFERENCE = "semantic-difference"
     UNSUPPORTED = "unsupported"
+    NOT_IMPLEMENTED = "not-implemented"
     SKIPPED = "skipped"
+    KNOWN = "known"
     MISMATCH = "mismatch"
     NO_ERROR = "no-error"
     ERROR = "error"
@@ -46,6 +70,8 @@ class Verdict(str, Enum):
 FAILING = frozenset(
     {Verdict.MISMATCH, Verdict.ERROR, Verdict.NO_ERROR, Verdict.CRASHED, Verdict.TIMEOUT}
 )
+# What --strict fails on besides FAILING (stale ledger entries fail it too).
+STRICT_FAILING = FAILING | {Verdict.KNOWN}
 
 # Every row has exactly these columns, in this order (missing values are null). Structured
 # cells (params, shapes, arrays) are JSON values in results.jsonl and JSON text in results.csv;
@@ -65,6 +91,8 @@ COLUMNS: tuple[str, ...] = (
     "output",  # loss | grad
     "verdict",  # a Verdict value
     "reason",  # one line explaining the verdict
+    "explanation",  # the semantic options that reproduce a row missing canonical, if any
+    "ledger",  # for known rows: file:line of the ledger entry that covers it, and its link
     "call",  # exact call text made
     "params",  # the canonical parameters, a mapping (weight as a list or null)
     "target_kind",  # index | probs
@@ -76,6 +104,8 @@ COLUMNS: tuple[str, ...] = (
     "max_rel_err",
     "max_ulp",  # in units of the case dtype's spacing at the expected value
     "tolerance",  # the relative tolerance k(n)*eps used (see compare.py)
+    "max_norm_err",  # normwise: max|actual - expected| / norm_scale over finite elements
+    "norm_scale",  # max error magnitude over finite elements; normwise bound = tolerance * it
     "worst_index",  # list, index of the element with the largest error relative to its bound
     "worst_expected",
     "worst_actual",
@@ -118,15 +148,27 @@ def to_json_value(value: Any) -> Any:
     return value
 
 
+class ResultsUnwritable(OSError):
+    """``results.jsonl`` cannot be written (disk full, read-only); complete rows are kept."""
+
+
 class ResultWriter:
-    """Appends rows to ``results.jsonl``; safe to call from several threads."""
+    """Appends rows to ``results.jsonl``; safe to call from several threads.
+
+    Each batch of rows goes out in one ``write`` on an ``O_APPEND`` descriptor. If the write
+    fails or is cut short (a full disk), the file is truncated back to the end of the last
+    complete row, so a reader never meets half a line; the error is kept in ``error`` and
+    raised as :class:`ResultsUnwritable`, and later writes are refused the same way.
+    """
 
     def __init__(self, run_dir: Path) -> None:
         self.path = Path(run_dir) / RESULTS_FILE
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._file = self.path.open("a", encoding="utf-8")
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._good = os.fstat(self._fd).st_size  # end of the last complete row
         self.count = 0
+        self.error = ""
 
     def write(self, rows: Iterable[Mapping[str, Any]]) -> None:
         lines = []
@@ -134,21 +176,39 @@ class ResultWriter:
             unknown = set(row) - set(COLUMNS)
             if unknown:
                 raise KeyError(f"unknown result columns: {sorted(unknown)}")
-            full = {c: to_json_value(row.get(c)) for c in COLUMNS}
-            lines.append(json.dumps(full, ensure_ascii=False, allow_nan=False) + "\n")
+            lines.append(_encode({c: to_json_value(row.get(c)) for c in COLUMNS}))
+        data = b"".join(lines)
         with self._lock:
-            self._file.writelines(lines)
-            self._file.flush()
+            if self.error:
+                raise ResultsUnwritable(self.error)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._fd, view) :]
+            except OSError as exc:
+                self.error = exc.strerror or str(exc)
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._good)
+                raise ResultsUnwritable(exc.errno, self.error, str(self.path)) from exc
+            self._good += len(data)
             self.count += len(lines)
 
     def close(self) -> None:
-        self._file.close()
+        os.close(self._fd)
 
     def __enter__(self) -> ResultWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _encode(row: Mapping[str, Any]) -> bytes:
+    text = json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n"
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (from an undecodable name or message)
+        return (json.dumps(row, ensure_ascii=True, allow_nan=False) + "\n").encode("ascii")
 
 
 # Reading a run directory back. A run dir may be damaged (a full disk cuts the last line off,

@@ -10,9 +10,10 @@ from __future__ import annotations
 import importlib.util
 import platform
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,12 +22,15 @@ from typing import Any
 import numpy as np
 
 from conformance import adapters, oracle
+from conformance import ledger as ledger_
 from conformance.adapters._entry import Entry
 from conformance.cases import Case
 from conformance.compare import compare, tolerance
+from conformance.judge import Diagnoser
+from conformance.ledger import Ledger
 from conformance.protocol import Outcome, Task
-from conformance.results import ResultWriter, Verdict
-from conformance.supervisor import Lost, Worker, WorkerUnavailable
+from conformance.results import ResultsUnwritable, ResultWriter, Verdict
+from conformance.supervisor import Cancelled, Lost, StartFailed, Worker, WorkerUnavailable
 
 FRAMEWORKS = ("torch", "tensorflow", "jax", "paddle")
 OUTPUTS = ("loss", "grad")
@@ -42,6 +46,7 @@ class Expected:
     n_terms: int = 1
     problem: str = ""
     input_shape: list[int] = field(default_factory=list)
+    diagnoser: Diagnoser | None = None  # the oracle under other semantic options
 
 
 def expected_for(case: Case, x: np.ndarray, target: np.ndarray) -> Expected:
@@ -61,11 +66,21 @@ def expected_for(case: Case, x: np.ndarray, target: np.ndarray) -> Expected:
         )
     per_element = x.shape[1]
     reduced = x.size // x.shape[1] if case.params["reduction"] != "none" else 1
+    n_terms = per_element * reduced
     return Expected(
         values={"loss": loss, "grad": grad},
         magnitudes={"loss": loss_mag, "grad": grad_mag},
-        n_terms=per_element * reduced,
+        n_terms=n_terms,
         input_shape=list(x.shape),
+        diagnoser=Diagnoser(
+            case.loss,
+            x,
+            target,
+            kwargs,
+            dtype=case.dtype,
+            n_terms=n_terms,
+            factor=case.tolerance_factor,
+        ),
     )
 
 
@@ -74,17 +89,22 @@ def _small(a: np.ndarray | None) -> Any:
 
 
 def repro(case: Case, snippet: str, call: str) -> str:
-    """A snippet that rebuilds the case's arrays and makes the same call."""
+    """A snippet that rebuilds the case's arrays and makes the same call.
+
+    Everything taken from the case or its path enters as an ASCII Python literal
+    (``ascii()``), never as raw text in code or a comment, so a hostile file name such as
+    ``"a\\nimport os\\n#.yaml"`` stays inert when a user runs the snippet.
+    """
     accepted = oracle.LOSSES[case.loss].params
     kw = ", ".join(
-        f"{k}={'weight' if k == 'weight' else repr(v)}"
+        f"{k}={'weight' if k == 'weight' else ascii(v)}"
         for k, v in case.params.items()
-        if k in accepted
+        if k in accepted and k.isidentifier()
     )
     header = (
-        f"# {case.file}:{case.line}  {case.id}\n"
+        f"# reproduces case {case.id!a} (line {int(case.line)} of the file below)\n"
         "from conformance import cases, oracle\n"
-        f"case = cases.get({case.file!r}, {case.id!r})\n"
+        f"case = cases.get({case.file!a}, {case.id!a})\n"
         "x, t = case.arrays()\n"
         "weight = case.weight()\n"
         f"print('expected', oracle.{case.loss}(x, t, {kw}))\n"
@@ -129,7 +149,7 @@ def _rows(
             verdict = Verdict.CRASHED if result.kind == "crashed" else Verdict.TIMEOUT
             row.update(verdict=verdict, reason=result.reason, stderr_tail=result.stderr_tail)
         else:
-            row.update(_judge(case, result, output, want, expected))
+            row.update(_judge(case, entry, result, output, want, expected))
             row["seconds"] = result.seconds
             row["call"] = result.call or None
             if result.call:
@@ -138,10 +158,17 @@ def _rows(
 
 
 def _judge(
-    case: Case, outcome: Outcome, output: str, want: np.ndarray | None, expected: Expected
+    case: Case,
+    entry: Entry,
+    outcome: Outcome,
+    output: str,
+    want: np.ndarray | None,
+    expected: Expected,
 ) -> dict[str, Any]:
     if outcome.status == "unsupported":
         return {"verdict": Verdict.UNSUPPORTED, "reason": outcome.reason}
+    if outcome.status == "not-implemented":
+        return {"verdict": Verdict.NOT_IMPLEMENTED, "reason": outcome.reason}
     got = outcome.outputs.get(output)
     actual = {"actual": _small(got)}
     if case.expect_error is not None:
@@ -158,16 +185,43 @@ def _judge(
         return {"verdict": Verdict.ERROR, "reason": expected.problem}
     if got is None:
         return {"verdict": Verdict.MISMATCH, "reason": f"the adapter returned no {output}"}
+    magnitude = expected.magnitudes[output]
     result = compare(
         got,
         want,
-        expected.magnitudes[output],
+        magnitude,
         dtype=case.dtype,
         n_terms=expected.n_terms,
         factor=case.tolerance_factor,
     )
-    verdict = Verdict.PASS if result.passed else Verdict.MISMATCH
-    return {"verdict": verdict, "reason": result.reason, **result.fields(), **actual}
+    judged = {**result.fields(), **actual}
+    if result.passed:
+        return {"verdict": Verdict.PASS, "reason": result.reason, **judged}
+    if expected.diagnoser is None:
+        return {"verdict": Verdict.MISMATCH, "reason": result.reason, **judged}
+    found = expected.diagnoser.diagnose(output, got, magnitude, entry.profile)
+    if found.declared:
+        links = " ".join(dict.fromkeys(found.sources))
+        return {
+            "verdict": Verdict.SEMANTIC_DIFFERENCE,
+            "reason": f"documented difference: {found.explanation} [{links}]; "
+            f"against canonical: {result.reason}",
+            "explanation": found.explanation,
+            **judged,
+        }
+    if found.choices:
+        return {
+            "verdict": Verdict.MISMATCH,
+            "reason": f"matches {found.explanation}, which {entry.api} does not document; "
+            f"against canonical: {result.reason}",
+            "explanation": found.explanation,
+            **judged,
+        }
+    return {
+        "verdict": Verdict.MISMATCH,
+        "reason": f"{result.reason}; no semantic option reproduces it",
+        **judged,
+    }
 
 
 @dataclass
@@ -178,9 +232,12 @@ class _Framework:
     worker: Worker | None = None
     skip_reason: str = ""
     environment: dict[str, Any] = field(default_factory=dict)
+    ledger: Ledger = field(default_factory=Ledger)
 
 
-def _prepare(name: str, device: str, run_dir: Path) -> _Framework:
+def _prepare(
+    name: str, device: str, run_dir: Path, start_timeout: float, stop: threading.Event
+) -> _Framework:
     module = adapters.load(name)
     fw = _Framework(name, tuple(module.ENTRIES), str(getattr(module, "SNIPPET", "")))
     missing = [req for req in module.REQUIRES if importlib.util.find_spec(req) is None]
@@ -189,14 +246,21 @@ def _prepare(name: str, device: str, run_dir: Path) -> _Framework:
             f"{', '.join(missing)} not installed (pip install 'loss-conformance[{name}]')"
         )
         return fw
-    worker = Worker(name, device, run_dir / "workers" / f"{name}.log")
+    worker = Worker(
+        name, device, run_dir / "workers" / f"{name}.log", start_timeout=start_timeout, cancel=stop
+    )
     started = time.perf_counter()
     try:
         fw.environment = worker.start()
         fw.environment["start_seconds"] = round(time.perf_counter() - started, 2)
         fw.worker = worker
-    except WorkerUnavailable as exc:
+    except WorkerUnavailable as exc:  # the framework says it cannot serve: skip its rows
         fw.skip_reason = str(exc)
+    except StartFailed as exc:  # died or hung while starting: a crash; calls retry the start
+        fw.environment = {"start_failed": exc.lost.reason}
+        fw.worker = worker
+    except Cancelled:
+        fw.skip_reason = "the run was stopped before this worker started"
     return fw
 
 
@@ -216,10 +280,12 @@ def _serve_case(
         else:
             try:
                 result = fw.worker.call(task, timeout)
-            except WorkerUnavailable as exc:  # a restart after a crash failed
-                result = Lost("crashed", f"worker could not be restarted: {exc}", "")
-        device_name = str(fw.environment.get("device", device))
-        writer.write(_rows(case, fw.name, entry, fw.snippet, device, device_name, result, expected))
+            except Cancelled:  # stopped during a restart: no call was made, nothing to record
+                return
+        env = fw.worker.environment if fw.worker is not None else fw.environment
+        device_name = str(env.get("device", device))
+        rows = _rows(case, fw.name, entry, fw.snippet, device, device_name, result, expected)
+        writer.write(ledger_.apply(fw.ledger, row, env) for row in rows)
 
 
 def _serve_cases(
@@ -230,15 +296,19 @@ def _serve_cases(
     device: str,
     timeout: float,
     progress: Callable[[int, int, str], None] | None,
+    stop: threading.Event,
 ) -> int:
     """Serve each case to every framework at once; returns how many cases completed.
 
-    Ctrl-C reaches only this process (workers run in their own session): the calls in
-    flight finish and write their rows, then the loop stops early.
+    The loop stops between cases when ``stop`` is set (the CLI sets it on Ctrl-C or SIGTERM)
+    or on KeyboardInterrupt (a Python caller's Ctrl-C): the calls in flight finish and write
+    their rows first. A results file that cannot be written (disk full) stops it too.
     """
     completed, jobs = 0, []
     try:
         for case in cases:
+            if stop.is_set():
+                break
             if progress:
                 progress(completed, len(cases), case.id)
             x, target = case.arrays()
@@ -260,17 +330,38 @@ def _serve_cases(
                 )
                 for fw in prepared
             ]
-            for job in jobs:
-                job.result()
+            _wait(jobs)
             jobs = []
             completed += 1
-        if progress:
-            progress(len(cases), len(cases), "")
+        else:
+            if progress:
+                progress(len(cases), len(cases), "")
     except KeyboardInterrupt:
-        for job in jobs:
-            job.result()
+        stop.set()
+        _wait(jobs)
         completed += bool(jobs)
+    except ResultsUnwritable:  # every job has finished (see _wait); the rows so far are kept
+        stop.set()
     return completed
+
+
+def _wait(jobs: Sequence[Future[Any]]) -> None:
+    """Wait for every job even if one fails or a second Ctrl-C arrives; then raise the first
+    failure, ResultsUnwritable before any other (the run stops on it)."""
+    errors: list[BaseException] = []
+    for job in jobs:
+        while True:
+            try:
+                job.result()
+                break
+            except KeyboardInterrupt:  # a second Ctrl-C: keep waiting for the calls in flight
+                continue
+            except BaseException as exc:
+                errors.append(exc)
+                break
+    unwritable = [e for e in errors if isinstance(e, ResultsUnwritable)]
+    if unwritable or errors:
+        raise (unwritable or errors)[0]
 
 
 def run(
@@ -280,12 +371,20 @@ def run(
     frameworks: Sequence[str] = FRAMEWORKS,
     device: str = "cpu",
     timeout: float = 120.0,
+    start_timeout: float = 300.0,
     progress: Callable[[int, int, str], None] | None = None,
+    stop: threading.Event | None = None,
+    ledger: Ledger | None = None,
 ) -> dict[str, Any]:
     """Run every case on every framework's entries; rows go to ``run_dir/results.jsonl``.
 
-    Returns the run's environment (versions, devices, skipped frameworks, timing).
+    Failing rows that an entry of ``ledger`` covers are written with the verdict ``known``.
+    Setting ``stop`` (from a signal handler, say) ends the run between cases; starting
+    workers give up at once. Returns the run's environment (versions, devices, skipped
+    frameworks, timing, and ``interrupted`` / ``write_error`` when the run ended early).
+    Raises OSError when ``run_dir`` cannot be created or written before anything ran.
     """
+    stop = stop or threading.Event()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     started = datetime.now(timezone.utc)
@@ -297,17 +396,30 @@ def run(
         "started": started.isoformat(timespec="seconds"),
         "device": device,
     }
-    with ThreadPoolExecutor(max_workers=max(len(frameworks), 1)) as pool:
+    with ResultWriter(run_dir) as writer, ThreadPoolExecutor(max(len(frameworks), 1)) as pool:
         if progress:  # importing frameworks takes seconds; say so
             progress(0, len(cases), f"starting {', '.join(frameworks)}")
-        prepared = list(pool.map(lambda n: _prepare(n, device, run_dir), frameworks))
+        jobs = [pool.submit(_prepare, n, device, run_dir, start_timeout, stop) for n in frameworks]
+        prepared: list[_Framework] = []
+        try:
+            _wait(jobs)
+        except KeyboardInterrupt:  # a Python caller's Ctrl-C while workers start
+            stop.set()
+            _wait(jobs)
+        prepared = [job.result() for job in jobs]
+        for fw in prepared:
+            fw.ledger = ledger or Ledger()
         for fw in prepared:
             environment[fw.name] = fw.environment or {"skipped": fw.skip_reason}
         loop_started = time.perf_counter()
         try:
-            with ResultWriter(run_dir) as writer:
-                completed = _serve_cases(cases, prepared, pool, writer, device, timeout, progress)
-            if completed < len(cases):
+            completed = _serve_cases(cases, prepared, pool, writer, device, timeout, progress, stop)
+            if writer.error:
+                environment["write_error"] = (
+                    f"{writer.path}: {writer.error}; stopped after {completed} of "
+                    f"{len(cases)} cases, {writer.count} complete rows kept"
+                )
+            elif completed < len(cases):
                 environment["interrupted"] = f"stopped after {completed} of {len(cases)} cases"
             # Time from all workers ready to the last row written (the benchmark's figure).
             environment["cases_seconds"] = round(time.perf_counter() - loop_started, 3)

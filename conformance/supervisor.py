@@ -3,6 +3,14 @@
 A worker that dies (segfault, SIGKILL, abort) or exceeds the per-call timeout costs only the
 Task in flight: the caller gets a :class:`Lost` with the tail of the worker's log, and the
 next call starts a fresh worker.
+
+Starting is judged apart from calling. A worker that *says* it cannot serve (the framework
+is not importable, no GPU) raises :class:`WorkerUnavailable`: its rows are skipped. A worker
+that dies or hangs while starting raises :class:`StartFailed`: that is a crash, and its rows
+say so. A restart gets ``3 × (first start) + 10 s`` (at least the call timeout, at most the
+start timeout): the framework already imported once, so a restart that takes much longer is
+hung. After :data:`MAX_FAILED_STARTS` failed starts in a row the worker is given up, and
+each later call is answered at once with a :class:`Lost` instead of another wait.
 """
 
 from __future__ import annotations
@@ -11,6 +19,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -20,6 +30,8 @@ from conformance import adapters
 from conformance.protocol import Outcome, Task
 
 STDERR_TAIL = 3000
+MAX_FAILED_STARTS = 3
+_POLL = 0.1  # seconds between checks for cancellation while a worker starts
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,18 @@ class WorkerUnavailable(Exception):
     """The worker cannot serve this run (framework missing, no such device, import failed)."""
 
 
+class StartFailed(Exception):
+    """The worker process died or hung while starting (a crash, not "not installed")."""
+
+    def __init__(self, kind: str, reason: str, stderr_tail: str) -> None:
+        super().__init__(reason)
+        self.lost = Lost(kind, reason, stderr_tail)
+
+
+class Cancelled(Exception):
+    """The run was asked to stop while this worker was starting."""
+
+
 def _describe_exit(code: int | None) -> str:
     if code is None:
         return "worker stopped answering"
@@ -47,24 +71,62 @@ def _describe_exit(code: int | None) -> str:
 
 
 class Worker:
-    """One long-lived process serving one framework on one device."""
+    """One long-lived process serving one framework on one device.
+
+    ``cancel``, when set, makes a start in progress give up at once (:class:`Cancelled`):
+    a Ctrl-C must not wait for a framework's import.
+    """
 
     def __init__(
-        self, framework: str, device: str, log_path: Path, *, start_timeout: float = 300.0
+        self,
+        framework: str,
+        device: str,
+        log_path: Path,
+        *,
+        start_timeout: float = 300.0,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.framework = framework
         self.module = adapters.MODULES[framework]
         self.device = device
         self.log_path = Path(log_path)
         self.start_timeout = start_timeout
+        self.cancel = cancel or threading.Event()
         self.environment: dict[str, Any] = {}
+        self.start_seconds: float | None = None  # of the first successful start
+        self.failed_starts = 0  # in a row; reset by a successful start
+        self._last_failure: Lost | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._inbox: Connection | None = None  # tasks to the worker
         self._conn: Connection | None = None  # answers from the worker
         self._log_offset = 0
 
-    def start(self) -> dict[str, Any]:
-        """Start the process and wait until the adapter is imported; returns its environment."""
+    def restart_timeout(self, call_timeout: float) -> float:
+        """How long a restart may take (see the module docstring)."""
+        if self.start_seconds is None:
+            return self.start_timeout
+        return min(self.start_timeout, max(call_timeout, 3 * self.start_seconds + 10))
+
+    def start(self, timeout: float | None = None) -> dict[str, Any]:
+        """Start the process and wait until the adapter is imported; returns its environment.
+
+        Raises WorkerUnavailable (the worker says it cannot serve), StartFailed (it died or
+        hung while starting) or Cancelled.
+        """
+        timeout = self.start_timeout if timeout is None else timeout
+        began = time.monotonic()
+        try:
+            environment = self._start(timeout)
+        except StartFailed as exc:
+            self.failed_starts += 1
+            self._last_failure = exc.lost
+            raise
+        self.failed_starts, self._last_failure = 0, None
+        if self.start_seconds is None:
+            self.start_seconds = time.monotonic() - began
+        return environment
+
+    def _start(self, timeout: float) -> dict[str, Any]:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path.touch()
         self._log_offset = self.log_path.stat().st_size
@@ -87,18 +149,25 @@ class Worker:
         proc.stdout.close()
         proc.stdin.close()
         self._proc, self._conn = proc, parent
-        if not parent.poll(self.start_timeout):
-            self._kill()
-            raise WorkerUnavailable(
-                f"{self.framework} worker did not start within {self.start_timeout:.0f} s"
-            )
+        deadline = time.monotonic() + timeout
+        while not parent.poll(_POLL):
+            if self.cancel.is_set():
+                self._kill()
+                raise Cancelled(f"{self.framework} worker: stopped while starting")
+            if time.monotonic() >= deadline:
+                tail = self.stderr_tail()
+                self._kill()
+                raise StartFailed(
+                    "timeout", f"{self.framework} worker did not start within {timeout:g} s", tail
+                )
         try:
             kind, payload = parent.recv()
-        except EOFError:
+        except (EOFError, OSError):
             code = self._reap()
-            raise WorkerUnavailable(
-                f"{self.framework} worker died while starting ({_describe_exit(code)}): "
-                + self.stderr_tail()[-500:]
+            raise StartFailed(
+                "crashed",
+                f"{self.framework} worker died while starting ({_describe_exit(code)})",
+                self.stderr_tail(),
             ) from None
         if kind != "ready":
             self._reap()
@@ -111,9 +180,26 @@ class Worker:
         return self._proc.pid if self._proc is not None else None
 
     def call(self, task: Task, timeout: float) -> Outcome | Lost:
-        """Send one Task; a dead or hung worker becomes a Lost and is restarted on next use."""
+        """Send one Task; a dead or hung worker becomes a Lost and is restarted on next use.
+
+        Raises Cancelled when the run is stopped while a restart is in progress (no call was
+        made, so there is nothing to record).
+        """
         if self._proc is None or self._proc.poll() is not None:
-            self.start()
+            if self.failed_starts >= MAX_FAILED_STARTS:
+                last = self._last_failure
+                return Lost(
+                    "crashed",
+                    f"not restarted after {self.failed_starts} failed starts in a row"
+                    + (f"; last: {last.reason}" if last else ""),
+                    last.stderr_tail if last else "",
+                )
+            try:
+                self.start(self.restart_timeout(timeout))
+            except StartFailed as exc:
+                return exc.lost
+            except WorkerUnavailable as exc:  # worked before, refuses now: a broken restart
+                return Lost("crashed", f"worker could not be restarted: {exc}", "")
         assert self._conn is not None and self._inbox is not None
         try:
             self._inbox.send(task)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 import time
 import traceback
@@ -34,8 +35,13 @@ def _one_line(text: str) -> str:
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"
 
 
-def handle(entry: Entry, task: Task) -> Outcome:
-    """Run one Task against one entry, turning every way it can end into an Outcome."""
+def handle(entry: Entry, task: Task, not_implemented: tuple[str, ...] = ()) -> Outcome:
+    """Run one Task against one entry, turning every way it can end into an Outcome.
+
+    ``not_implemented`` holds the adapter's patterns (regular expressions) for the
+    framework's own "no kernel for this dtype/device" errors: such a raise is the outcome
+    ``not-implemented``, not a failure of the API.
+    """
     reason = _unsupported_reason(entry, task)
     if reason is not None:
         return Outcome("unsupported", reason=reason)
@@ -45,8 +51,10 @@ def handle(entry: Entry, task: Task) -> Outcome:
     except Unsupported as exc:
         return Outcome("unsupported", reason=_one_line(str(exc)))
     except CallFailed as exc:
+        message = str(exc)
+        missing = any(re.search(pattern, message) for pattern in not_implemented)
         return Outcome(
-            "raised",
+            "not-implemented" if missing else "raised",
             call=exc.call,
             reason=_one_line(str(exc)),
             seconds=time.perf_counter() - start,
@@ -68,6 +76,7 @@ def serve(module: str, device: str, inbox: Connection, conn: Connection) -> None
         conn.send(("unavailable", _one_line(f"{type(exc).__name__}: {exc}")))
         return
     entries = {entry.api: entry for entry in adapter.ENTRIES}
+    not_implemented = tuple(getattr(adapter, "NOT_IMPLEMENTED", ()))
     conn.send(("ready", env))
     while True:
         try:
@@ -77,7 +86,7 @@ def serve(module: str, device: str, inbox: Connection, conn: Connection) -> None
         if task is None:
             return
         try:
-            outcome = handle(entries[task.api], task)
+            outcome = handle(entries[task.api], task, not_implemented)
         except Exception as exc:  # a bug in the adapter itself: report it, keep serving
             traceback.print_exc()
             outcome = Outcome(

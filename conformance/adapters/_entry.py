@@ -11,6 +11,9 @@ An adapter module (``conformance/adapters/<framework>.py``) exposes:
     a tuple of :class:`Entry`, one per public API a user would call.
 ``environment(device) -> dict[str, str]``
     versions and device names; raises :class:`Unavailable` when ``device`` cannot be used.
+``NOT_IMPLEMENTED`` (optional)
+    regular expressions matching the framework's own "no kernel for this dtype/device"
+    errors; a call that raises one gets the verdict ``not-implemented``.
 
 Adapter modules import their framework inside functions only, so the declarations can be
 read (``conformance list --entries``) in one process without importing any framework.
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from conformance.oracle.options import Declared
 from conformance.protocol import Task
 
 # Canonical defaults: a parameter at its default is not "used" by a case.
@@ -68,7 +72,10 @@ class Entry:
     (natively, or with the framework's own reduce op, which then appears in the call text);
     ``targets`` the target kinds it takes (``index``, ``probs``). ``run`` makes the call and
     returns the outputs (``loss``, ``grad`` w.r.t. the input by the framework's autodiff, in
-    the canonical channel-first layout) and the exact call text.
+    the canonical channel-first layout) and the exact call text. ``profile`` declares the
+    semantic options (conformance/oracle/options.py) where the framework documents a
+    definition other than the canonical one, each with its upstream link: a row that
+    misses canonical but matches them is a ``semantic-difference``, not a defect.
     """
 
     api: str
@@ -78,6 +85,7 @@ class Entry:
     reductions: frozenset[str]
     run: Run
     doc: str = ""
+    profile: tuple[Declared, ...] = ()
 
 
 def used_params(task: Task) -> set[str]:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from conformance.adapters._entry import Entry, Unavailable, calling
+from conformance.oracle.options import Declared
 from conformance.protocol import Task
 
 FRAMEWORK = "jax"
@@ -150,5 +151,15 @@ ENTRIES = (
         reductions=_ALL_REDUCTIONS,
         run=_probs,
         doc="per-element losses; mean/sum via jnp.mean/jnp.sum",
+        # "optax.losses.safe_softmax_cross_entropy provides an alternative implementation
+        # that differs on how logits=-inf are handled": this one gives 0 * -inf = NaN.
+        profile=(
+            Declared(
+                "zero_log_zero",
+                "nan",
+                "https://optax.readthedocs.io/en/latest/api/losses.html"
+                "#optax.losses.softmax_cross_entropy",
+            ),
+        ),
     ),
 )

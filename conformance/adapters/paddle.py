@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from conformance.adapters._entry import Entry, Unavailable, calling
+from conformance.oracle.options import Declared
 from conformance.protocol import Task
 
 FRAMEWORK = "paddle"
@@ -118,6 +119,28 @@ def _module(task: Task) -> tuple[dict[str, np.ndarray], str]:
     return outputs, call
 
 
+# Paddle's own "no kernel for this dtype on this device" error (e.g. float16 on CPU).
+NOT_IMPLEMENTED = (r"\(NotFound\) The kernel with key .* is not registered",)
+
+_DOC = "https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/nn/functional/cross_entropy_en.html"
+# The documented definitions that differ from canonical (docs/semantics.md).
+_PROFILE = (
+    # "loss_j = loss_j * sum_i(weight[label_i] * label_i)" for soft labels (docs, step 2.1)
+    Declared("soft_weighting", "per_element", _DOC),
+    # "loss = sum_j loss_j / sum_j(sum_i weight[label_i])" for soft labels (docs, step 2.3)
+    Declared("probs_mean", "weights", _DOC),
+    # Returns: "if soft_label = True, the dimension of return value is [N_1, ..., N_k, 1]"
+    Declared("none_shape", "keepdim", _DOC),
+    # `out_sum / (count + (count == 0))`: a mean over no valid targets is 0, by design
+    Declared(
+        "empty_mean",
+        "zero",
+        "https://github.com/PaddlePaddle/Paddle/blob/v3.3.1/python/paddle/nn/functional/loss.py",
+    ),
+    # softmax clips shifted logits at -64 (the per-element loss is at most ~64)
+    Declared("logit_clip", "64", "https://github.com/PaddlePaddle/Paddle/pull/9686"),
+)
+
 ENTRIES = (
     Entry(
         api="paddle.nn.functional.cross_entropy",
@@ -126,6 +149,7 @@ ENTRIES = (
         params=_CE_PARAMS,
         reductions=_ALL_REDUCTIONS,
         run=_functional,
+        profile=_PROFILE,
     ),
     Entry(
         api="paddle.nn.CrossEntropyLoss",
@@ -134,5 +158,6 @@ ENTRIES = (
         params=_CE_PARAMS,
         reductions=_ALL_REDUCTIONS,
         run=_module,
+        profile=_PROFILE,
     ),
 )

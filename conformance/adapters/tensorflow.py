@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from conformance.adapters._entry import Entry, Unavailable, calling
+from conformance.oracle.options import Declared
 from conformance.protocol import Task
 
 FRAMEWORK = "tensorflow"
@@ -213,6 +214,15 @@ def _keras_dense(task: Task) -> tuple[dict[str, np.ndarray], str]:
     return outputs, call
 
 
+_KERAS_LOSS = "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/losses/loss.py"
+# Keras losses compute in `dtype`, which defaults to keras.backend.floatx() (float32): a
+# float64 input is computed in float32 unless the user passes dtype= (keras-core#922).
+_KERAS_FLOATX = Declared(
+    "precision", "float32", "https://github.com/keras-team/keras-core/issues/922"
+)
+# reduce_values: `ops.divide_no_nan(loss, divisor)`: a mean over only masked targets is 0.
+_KERAS_EMPTY_MEAN = Declared("empty_mean", "zero", _KERAS_LOSS)
+
 ENTRIES = (
     Entry(
         api="tf.nn.sparse_softmax_cross_entropy_with_logits",
@@ -240,6 +250,7 @@ ENTRIES = (
         reductions=_ALL_REDUCTIONS,
         run=_keras_sparse,
         doc="ignore_index as ignore_class; mean as reduction='sum_over_batch_size'",
+        profile=(_KERAS_FLOATX, _KERAS_EMPTY_MEAN),
     ),
     Entry(
         api="keras.losses.CategoricalCrossentropy",
@@ -249,5 +260,6 @@ ENTRIES = (
         reductions=_ALL_REDUCTIONS,
         run=_keras_dense,
         doc="mean as reduction='sum_over_batch_size'",
+        profile=(_KERAS_FLOATX,),
     ),
 )

@@ -99,6 +99,9 @@ def _module(task: Task) -> tuple[dict[str, np.ndarray], str]:
     return outputs, call
 
 
+# PyTorch's own "no kernel for this dtype" error (e.g. some CPU ops in float16).
+NOT_IMPLEMENTED = (r"not implemented for '(Half|BFloat16)'",)
+
 ENTRIES = (
     Entry(
         api="torch.nn.functional.cross_entropy",

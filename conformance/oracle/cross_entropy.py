@@ -95,7 +95,9 @@ def _class_sum(arr: F64, w: F64, *, absolute: bool = False) -> F64:
     out = np.zeros(arr.shape[:1] + arr.shape[2:])
     for k in range(arr.shape[1]):
         term = np.abs(arr[:, k]) if absolute else arr[:, k]
-        out += (w[k] if w.ndim == 1 else w[:, k]) * term
+        wk = w[k] if w.ndim == 1 else w[:, k]
+        # 0 * inf = 0: a class with no weight contributes nothing, even at a -inf logit.
+        out += np.multiply(wk, term, out=np.zeros_like(out), where=wk != 0)
     return out
 
 
@@ -104,7 +106,9 @@ def _per_element(pp: _Prepared) -> F64:
     tgt = pp.target
     if tgt.kind == "probs":
         a = pp.smoothed_probs(pp.w)
-        per_elem: F64 = np.sum(np.multiply(a, nlp, out=a), axis=1)
+        # 0 log 0 = 0: a zero target probability contributes nothing, even where a -inf
+        # logit makes -log p = inf (the limit t log p -> 0 as t -> 0).
+        per_elem: F64 = np.sum(np.multiply(a, nlp, out=a, where=a != 0), axis=1)
         return per_elem
     assert tgt.indices is not None
     loss = (1.0 - pp.eps) * pp.w[tgt.indices] * pp.gather(nlp)
@@ -220,7 +224,9 @@ def cross_entropy_magnitude(
     aw = np.abs(pp.w)
     p = np.divide(pp.parts.exp_shifted, pp.parts.sum_exp, out=pp.parts.exp_shifted)
     # p (1 + |x - lse|), in the buffer of |x - lse| (= lse - x >= 0): no new input-sized array.
-    grad_mag = np.multiply(pp.parts.neg_log_p, p, out=pp.parts.neg_log_p)
+    with np.errstate(invalid="ignore"):
+        grad_mag = np.multiply(pp.parts.neg_log_p, p, out=pp.parts.neg_log_p)
+    np.copyto(grad_mag, 0.0, where=p == 0)  # p log p -> 0 at a -inf logit
     grad_mag += p
     if tgt.kind == "probs":
         a = pp.smoothed_probs(pp.w)

@@ -1,0 +1,143 @@
+"""Diagnosis: which definition reproduces a framework's numbers when canonical does not.
+
+A row whose output misses the canonical oracle is re-judged against the oracle under other
+semantic options (conformance/oracle/options.py), in this order:
+
+1. the options the entry *declares* (each one alone, then all together): a match is a
+   ``semantic-difference``, a documented definition rather than a defect;
+2. each single alternative choice on top of the declared ones, then each pair: a match is
+   still a ``mismatch`` (the entry does not document that definition), but its reason says
+   which definition it computes, e.g. "matches: index_mean=elements (… ignored ones
+   included)", which tells a porting team what to change;
+3. nothing matches: a ``mismatch`` that no known definition explains.
+
+Alternative outputs are computed once per case and shared by every framework and entry.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from conformance.compare import Comparison, compare
+from conformance.oracle import options as opts
+from conformance.oracle import variants
+from conformance.oracle.options import Declared
+
+__all__ = ["Diagnoser", "Diagnosis"]
+
+Choices = tuple[tuple[str, str], ...]  # sorted (option, choice) pairs: a cache key
+COMPARISON_OPTIONS = frozenset({"precision"})
+DIAGNOSABLE = {"cross_entropy": variants.cross_entropy}
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """What reproduces the framework's output: ``declared`` says whether the entry documents
+    it; ``choices`` is empty when nothing does."""
+
+    choices: dict[str, str]
+    declared: bool
+    sources: tuple[str, ...] = ()
+
+    @property
+    def explanation(self) -> str:
+        return opts.describe(self.choices)
+
+
+class Diagnoser:
+    """The oracle under alternative options for one case's (rounded) inputs."""
+
+    def __init__(
+        self,
+        loss: str,
+        x: np.ndarray,
+        target: np.ndarray,
+        params: Mapping[str, Any],
+        *,
+        dtype: str,
+        n_terms: int,
+        factor: float,
+    ) -> None:
+        self.loss, self.x, self.target, self.params = loss, x, target, dict(params)
+        self.dtype, self.n_terms, self.factor = dtype, n_terms, factor
+        self._cache: dict[Choices, dict[str, np.ndarray] | None] = {}
+
+    def outputs(self, choices: Mapping[str, str]) -> dict[str, np.ndarray] | None:
+        """Loss and grad under ``choices`` (comparison-only options ignored), or None when
+        the variant oracle has no value here (too large, or it raised)."""
+        key = tuple(sorted((k, v) for k, v in choices.items() if k not in COMPARISON_OPTIONS))
+        if key not in self._cache:
+            try:
+                self._cache[key] = DIAGNOSABLE[self.loss](
+                    self.x, self.target, **self.params, choices=dict(key)
+                )
+            except (ValueError, FloatingPointError):
+                self._cache[key] = None
+        return self._cache[key]
+
+    def matches(
+        self, output: str, got: np.ndarray, magnitude: np.ndarray, choices: Mapping[str, str]
+    ) -> bool:
+        values = self.outputs(choices)
+        if values is None:
+            return False
+        want = values[output]
+        mag = np.asarray(magnitude)
+        if mag.shape != want.shape:
+            mag = mag.reshape(want.shape) if mag.size == want.size else np.abs(want)
+        dtype = "float32" if choices.get("precision") == "float32" else self.dtype
+        if dtype == "float32" and self.dtype == "float16":
+            dtype = "float16"  # a wider compute dtype never loosens a narrower case
+        result: Comparison = compare(
+            got, want, mag, dtype=dtype, n_terms=self.n_terms, factor=self.factor
+        )
+        return result.passed
+
+    def diagnose(
+        self,
+        output: str,
+        got: np.ndarray,
+        magnitude: np.ndarray,
+        declared: Sequence[Declared],
+    ) -> Diagnosis:
+        if self.loss not in DIAGNOSABLE:
+            return Diagnosis({}, declared=False)
+        base = {d.option: d.choice for d in declared}
+        for subset in _declared_subsets(declared):
+            chosen = {d.option: d.choice for d in subset}
+            if self.matches(output, got, magnitude, chosen):
+                return Diagnosis(chosen, declared=True, sources=tuple(d.source for d in subset))
+        for extra in _alternatives(self.loss, base):
+            chosen = {**base, **extra}
+            if self.matches(output, got, magnitude, chosen):
+                return Diagnosis(extra, declared=False)
+        return Diagnosis({}, declared=False)
+
+
+def _declared_subsets(declared: Sequence[Declared]) -> Iterator[tuple[Declared, ...]]:
+    """Each declared option alone, then all of them together (the whole profile)."""
+    for d in declared:
+        yield (d,)
+    if len(declared) > 1:
+        yield tuple(declared)
+
+
+def _alternatives(loss: str, base: Mapping[str, str]) -> Iterator[dict[str, str]]:
+    """Single alternative choices relative to ``base`` (canonical where it is silent), then
+    pairs of them on different options."""
+    singles = [
+        (o.name, choice)
+        for o in opts.options_for(loss)
+        for choice in o.choices
+        if choice != base.get(o.name, o.canonical)
+    ]
+    for name, choice in singles:
+        yield {name: choice}
+    for (n1, c1), (n2, c2) in itertools.combinations(singles, 2):
+        if n1 != n2:
+            yield {n1: c1, n2: c2}

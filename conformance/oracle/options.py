@@ -1,0 +1,190 @@
+"""Named semantic options: the points where frameworks *define* a loss differently.
+
+The canonical semantics (docs/semantics.md) pick one choice for each option. Every other
+choice is a definition some framework documents (or a defect some framework has), written
+here once with a sentence a porting team can act on. Adapter entries declare the choices
+their framework documents (:class:`Declared`); the judge re-runs the oracle under those
+choices, and under single and paired alternatives, to say which definition reproduces a
+framework's numbers (conformance/judge.py).
+
+An option is either *computational* (the oracle computes something else) or a *comparison*
+option (``precision``: the oracle's value is unchanged, the tolerance follows the precision
+the framework is documented to compute in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
+
+__all__ = [
+    "OPTIONS",
+    "Declared",
+    "Option",
+    "canonical",
+    "describe",
+    "options_for",
+    "validate",
+]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One definitional choice point of one or more losses."""
+
+    name: str
+    losses: frozenset[str]
+    canonical: str
+    choices: Mapping[str, str]  # choice -> what it means, as a sentence fragment
+
+    def describe(self, choice: str) -> str:
+        return f"{self.name}={choice} ({self.choices[choice]})"
+
+
+_CE = frozenset({"cross_entropy"})
+
+OPTIONS: dict[str, Option] = {
+    o.name: o
+    for o in (
+        Option(
+            "index_mean",
+            _CE,
+            "weights",
+            {
+                "weights": "a mean over class-index targets divides by the sum of the applied "
+                "target-class weights",
+                "count": "a mean over class-index targets divides by the number of non-ignored "
+                "targets, whatever their weights",
+                "elements": "a mean over class-index targets divides by all elements, ignored "
+                "ones included",
+                "batch": "a mean divides by the batch size N",
+            },
+        ),
+        Option(
+            "probs_mean",
+            _CE,
+            "count",
+            {
+                "count": "a mean over probability targets divides by the number of elements",
+                "weights": "a mean over probability targets divides by the sum of the "
+                "per-element weights sum_c w_c t_c",
+                "batch": "a mean divides by the batch size N",
+            },
+        ),
+        Option(
+            "empty_mean",
+            _CE,
+            "nan",
+            {
+                "nan": "a mean over no valid targets (all ignored, or zero total weight) is NaN",
+                "zero": "a mean over no valid targets is 0",
+            },
+        ),
+        Option(
+            "soft_weighting",
+            _CE,
+            "per_class",
+            {
+                "per_class": "class weights meet soft or smoothed targets class by class: "
+                "sum_c w_c t_c (-log p_c)",
+                "per_element": "soft or smoothed targets weight the element's unweighted loss "
+                "by sum_c w_c t_c",
+            },
+        ),
+        Option(
+            "smoothing_mass",
+            _CE,
+            "uniform",
+            {
+                "uniform": "label smoothing gives every class eps/C",
+                "others": "label smoothing gives the other classes eps/(C-1) and the target 1-eps",
+                "last_axis": "label smoothing divides eps by the size of the input's last axis "
+                "instead of C",
+            },
+        ),
+        Option(
+            "logit_clip",
+            _CE,
+            "none",
+            {
+                "none": "shifted logits x - max(x) are used as they are",
+                "64": "shifted logits are clipped at -64, so one element's loss is at most 64 "
+                "(plus log C)",
+            },
+        ),
+        Option(
+            "zero_log_zero",
+            _CE,
+            "zero",
+            {
+                "zero": "a zero target probability contributes 0 even where log p is -inf",
+                "nan": "a zero target probability times log p = -inf gives NaN",
+            },
+        ),
+        Option(
+            "target_sum",
+            _CE,
+            "as_given",
+            {
+                "as_given": "targets are used as given, also where a row does not sum to 1",
+                "assumed_one": "the gradient assumes every target row sums to 1 "
+                "(softmax minus target)",
+            },
+        ),
+        Option(
+            "none_shape",
+            _CE,
+            "squeezed",
+            {
+                "squeezed": "reduction 'none' returns shape (N, d1, ..., dk)",
+                "keepdim": "reduction 'none' keeps the class axis: shape (N, 1, d1, ..., dk)",
+            },
+        ),
+        Option(
+            "precision",
+            _CE,
+            "case",
+            {
+                "case": "computes in the case dtype (or wider)",
+                "float32": "computes in float32 whatever the input dtype",
+            },
+        ),
+    )
+}
+
+
+class Declared(NamedTuple):
+    """An adapter entry's documented choice for one option, with where it is documented."""
+
+    option: str
+    choice: str
+    source: str  # upstream doc or issue link
+
+
+def options_for(loss: str) -> list[Option]:
+    return [o for o in OPTIONS.values() if loss in o.losses]
+
+
+def canonical(loss: str) -> dict[str, str]:
+    return {o.name: o.canonical for o in options_for(loss)}
+
+
+def describe(choices: Mapping[str, str]) -> str:
+    """'index_mean=elements (…); empty_mean=zero (…)' for the non-canonical choices given."""
+    return "; ".join(OPTIONS[name].describe(choice) for name, choice in choices.items())
+
+
+def validate(loss: str, declared: tuple[Declared, ...]) -> None:
+    """Raise ValueError unless every declared option exists for ``loss`` with that choice."""
+    known = {o.name: o for o in options_for(loss)}
+    for d in declared:
+        if d.option not in known:
+            raise ValueError(f"{loss} has no semantic option {d.option!r} (has: {sorted(known)})")
+        if d.choice not in known[d.option].choices:
+            raise ValueError(
+                f"option {d.option} has no choice {d.choice!r} "
+                f"(has: {sorted(known[d.option].choices)})"
+            )
+        if not d.source.startswith("https://"):
+            raise ValueError(f"declared {d.option}={d.choice} needs an upstream https link")
