@@ -29,7 +29,7 @@ from conformance.compare import compare, tolerance
 from conformance.judge import Diagnoser
 from conformance.ledger import Ledger
 from conformance.protocol import Outcome, Task
-from conformance.results import ResultsUnwritable, ResultWriter, Verdict
+from conformance.results import ResultsUnwritable, ResultWriter, Verdict, to_json_value
 from conformance.supervisor import Cancelled, Lost, StartFailed, Worker, WorkerUnavailable
 
 FRAMEWORKS = ("torch", "tensorflow", "jax", "paddle")
@@ -271,7 +271,7 @@ def _serve_case(
     expected: Expected,
     device: str,
     timeout: float,
-    writer: ResultWriter,
+    emit: Callable[[list[dict[str, Any]]], None],
 ) -> None:
     for entry, task in tasks:
         result: Outcome | Lost | str
@@ -285,64 +285,7 @@ def _serve_case(
         env = fw.worker.environment if fw.worker is not None else fw.environment
         device_name = str(env.get("device", device))
         rows = _rows(case, fw.name, entry, fw.snippet, device, device_name, result, expected)
-        writer.write(ledger_.apply(fw.ledger, row, env) for row in rows)
-
-
-def _serve_cases(
-    cases: Sequence[Case],
-    prepared: Sequence[_Framework],
-    pool: ThreadPoolExecutor,
-    writer: ResultWriter,
-    device: str,
-    timeout: float,
-    progress: Callable[[int, int, str], None] | None,
-    stop: threading.Event,
-) -> int:
-    """Serve each case to every framework at once; returns how many cases completed.
-
-    The loop stops between cases when ``stop`` is set (the CLI sets it on Ctrl-C or SIGTERM)
-    or on KeyboardInterrupt (a Python caller's Ctrl-C): the calls in flight finish and write
-    their rows first. A results file that cannot be written (disk full) stops it too.
-    """
-    completed, jobs = 0, []
-    try:
-        for case in cases:
-            if stop.is_set():
-                break
-            if progress:
-                progress(completed, len(cases), case.id)
-            x, target = case.arrays()
-            expected = expected_for(case, x, target)
-            jobs = [
-                pool.submit(
-                    _serve_case,
-                    fw,
-                    case,
-                    [
-                        (entry, _task(case, entry, x, target, device))
-                        for entry in fw.entries
-                        if entry.loss == case.loss
-                    ],
-                    expected,
-                    device,
-                    timeout,
-                    writer,
-                )
-                for fw in prepared
-            ]
-            _wait(jobs)
-            jobs = []
-            completed += 1
-        else:
-            if progress:
-                progress(len(cases), len(cases), "")
-    except KeyboardInterrupt:
-        stop.set()
-        _wait(jobs)
-        completed += bool(jobs)
-    except ResultsUnwritable:  # every job has finished (see _wait); the rows so far are kept
-        stop.set()
-    return completed
+        emit([ledger_.apply(fw.ledger, row, env) for row in rows])
 
 
 def _wait(jobs: Sequence[Future[Any]]) -> None:
@@ -362,6 +305,129 @@ def _wait(jobs: Sequence[Future[Any]]) -> None:
     unwritable = [e for e in errors if isinstance(e, ResultsUnwritable)]
     if unwritable or errors:
         raise (unwritable or errors)[0]
+
+
+class Session:
+    """One long-lived worker per framework, serving cases one at a time.
+
+    ``run`` uses it for a case list; ``conformance fuzz`` uses it to judge generated cases
+    as they come. Use as a context manager: entering starts the workers (in parallel;
+    ``stop`` makes a start give up), leaving stops them. ``environment`` maps each framework
+    to its versions and device, or to why it is skipped.
+    """
+
+    def __init__(
+        self,
+        frameworks: Sequence[str],
+        run_dir: Path,
+        *,
+        device: str = "cpu",
+        timeout: float = 120.0,
+        start_timeout: float = 300.0,
+        stop: threading.Event | None = None,
+        ledger: Ledger | None = None,
+    ) -> None:
+        self.frameworks, self.run_dir = list(frameworks), Path(run_dir)
+        self.device, self.timeout, self.start_timeout = device, timeout, start_timeout
+        self.stop = stop or threading.Event()
+        self.ledger = ledger or Ledger()
+        self.environment: dict[str, Any] = {}
+        self._pool = ThreadPoolExecutor(max(len(self.frameworks), 1))
+        self._prepared: list[_Framework] = []
+
+    def __enter__(self) -> Session:
+        jobs = [
+            self._pool.submit(_prepare, n, self.device, self.run_dir, self.start_timeout, self.stop)
+            for n in self.frameworks
+        ]
+        try:
+            _wait(jobs)
+        except KeyboardInterrupt:  # a Python caller's Ctrl-C while workers start
+            self.stop.set()
+            _wait(jobs)
+        self._prepared = [job.result() for job in jobs]
+        for fw in self._prepared:
+            fw.ledger = self.ledger
+            self.environment[fw.name] = fw.environment or {"skipped": fw.skip_reason}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fw in self._prepared:
+            if fw.worker is not None:
+                fw.worker.stop()
+        self._pool.shutdown()
+
+    def judge(self, case: Case, emit: Callable[[list[dict[str, Any]]], None]) -> None:
+        """Run ``case`` on every framework at once; each (case, API)'s rows go to ``emit``
+        as soon as they are judged. Raises what ``emit`` raises, after every framework is
+        done with the case."""
+        x, target = case.arrays()
+        expected = expected_for(case, x, target)
+        jobs = [
+            self._pool.submit(
+                _serve_case,
+                fw,
+                case,
+                [
+                    (entry, _task(case, entry, x, target, self.device))
+                    for entry in fw.entries
+                    if entry.loss == case.loss
+                ],
+                expected,
+                self.device,
+                self.timeout,
+                emit,
+            )
+            for fw in self._prepared
+        ]
+        _wait(jobs)
+
+    def rows(self, case: Case) -> list[dict[str, Any]]:
+        """The judged rows of ``case`` (JSON-ready values), without writing them anywhere."""
+        collected: list[dict[str, Any]] = []
+        lock = threading.Lock()
+
+        def keep(rows: list[dict[str, Any]]) -> None:
+            with lock:
+                collected.extend({k: to_json_value(v) for k, v in r.items()} for r in rows)
+
+        self.judge(case, keep)
+        return collected
+
+
+def _serve_cases(
+    cases: Sequence[Case],
+    session: Session,
+    writer: ResultWriter,
+    progress: Callable[[int, int, str], None] | None,
+) -> int:
+    """Serve the cases one after another; returns how many cases completed.
+
+    The loop stops between cases when ``session.stop`` is set (the CLI sets it on Ctrl-C or
+    SIGTERM) or on KeyboardInterrupt (a Python caller's Ctrl-C): the calls in flight finish
+    and write their rows first. A results file that cannot be written (disk full) stops it.
+    """
+    completed = 0
+    try:
+        for case in cases:
+            if session.stop.is_set():
+                break
+            if progress:
+                progress(completed, len(cases), case.id)
+            try:
+                session.judge(case, writer.write)
+            except KeyboardInterrupt:  # raised between jobs: the case is done
+                completed += 1
+                raise
+            completed += 1
+        else:
+            if progress:
+                progress(len(cases), len(cases), "")
+    except KeyboardInterrupt:
+        session.stop.set()
+    except ResultsUnwritable:  # every job has finished (see _wait); the rows so far are kept
+        session.stop.set()
+    return completed
 
 
 def run(
@@ -384,7 +450,6 @@ def run(
     frameworks, timing, and ``interrupted`` / ``write_error`` when the run ended early).
     Raises OSError when ``run_dir`` cannot be created or written before anything ran.
     """
-    stop = stop or threading.Event()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     started = datetime.now(timezone.utc)
@@ -396,24 +461,22 @@ def run(
         "started": started.isoformat(timespec="seconds"),
         "device": device,
     }
-    with ResultWriter(run_dir) as writer, ThreadPoolExecutor(max(len(frameworks), 1)) as pool:
+    session = Session(
+        frameworks,
+        run_dir,
+        device=device,
+        timeout=timeout,
+        start_timeout=start_timeout,
+        stop=stop,
+        ledger=ledger,
+    )
+    with ResultWriter(run_dir) as writer:
         if progress:  # importing frameworks takes seconds; say so
             progress(0, len(cases), f"starting {', '.join(frameworks)}")
-        jobs = [pool.submit(_prepare, n, device, run_dir, start_timeout, stop) for n in frameworks]
-        prepared: list[_Framework] = []
-        try:
-            _wait(jobs)
-        except KeyboardInterrupt:  # a Python caller's Ctrl-C while workers start
-            stop.set()
-            _wait(jobs)
-        prepared = [job.result() for job in jobs]
-        for fw in prepared:
-            fw.ledger = ledger or Ledger()
-        for fw in prepared:
-            environment[fw.name] = fw.environment or {"skipped": fw.skip_reason}
-        loop_started = time.perf_counter()
-        try:
-            completed = _serve_cases(cases, prepared, pool, writer, device, timeout, progress, stop)
+        with session:
+            environment.update(session.environment)
+            loop_started = time.perf_counter()
+            completed = _serve_cases(cases, session, writer, progress)
             if writer.error:
                 environment["write_error"] = (
                     f"{writer.path}: {writer.error}; stopped after {completed} of "
@@ -423,10 +486,6 @@ def run(
                 environment["interrupted"] = f"stopped after {completed} of {len(cases)} cases"
             # Time from all workers ready to the last row written (the benchmark's figure).
             environment["cases_seconds"] = round(time.perf_counter() - loop_started, 3)
-        finally:
-            for fw in prepared:
-                if fw.worker is not None:
-                    fw.worker.stop()
     finished = datetime.now(timezone.utc)
     environment["finished"] = finished.isoformat(timespec="seconds")
     environment["seconds"] = round((finished - started).total_seconds(), 2)
@@ -457,4 +516,4 @@ def timestamp_dir(root: Path) -> Path:
     return path
 
 
-__all__ = ["FRAMEWORKS", "expected_for", "repro", "run", "timestamp_dir", "tolerance"]
+__all__ = ["FRAMEWORKS", "Session", "expected_for", "repro", "run", "timestamp_dir", "tolerance"]
