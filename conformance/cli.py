@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import os
 import signal
 import sys
 import threading
@@ -133,8 +134,18 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _exists(path: str) -> bool:
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return False
+    except OSError:  # e.g. under a directory this user cannot search: loading says why
+        return True
+    return True
+
+
 def _files(paths: Sequence[str]) -> list[Path]:
-    missing = [p for p in paths if not Path(p).exists()]
+    missing = [p for p in paths if not _exists(p)]
     if missing:
         raise SystemExit(_usage(f"no such file or directory: {', '.join(missing)}"))
     files = cases.find_case_files(paths)

@@ -153,6 +153,14 @@ def test_none_shape_keepdim_and_target_sum():
     np.testing.assert_allclose(assumed, p - t, rtol=1e-14)
 
 
+def test_docs_define_every_option_and_choice():
+    text = (CASES.parent / "docs" / "semantics.md").read_text()
+    for option in options.OPTIONS.values():
+        assert f"`{option.name}`" in text, option.name
+        for choice in option.choices:
+            assert f"`{choice}`" in text, (option.name, choice)
+
+
 def test_every_option_has_its_canonical_choice_among_its_choices():
     for option in options.OPTIONS.values():
         assert option.canonical in option.choices, option.name
@@ -251,6 +259,10 @@ def test_a_covered_failure_is_known_and_fails_only_under_strict(tmp_path, fake_f
     assert "2 row(s) are known divergences" in capsys.readouterr().out
     summary = json.loads((tmp_path / "run" / results.SUMMARY_FILE).read_text())
     assert summary["by_verdict"]["known"] == 2 and summary["stale_ledger"] == []
+    html = (tmp_path / "run" / "report.html").read_text()
+    discrepancies = html.split('id="discrepancies"')[1].split("</section>")[0]
+    assert 'data-verdict="known"' in discrepancies
+    assert "<dt>ledger</dt>" in discrepancies and "example.org/issue/1" in discrepancies
     (tmp_path / "run").rename(tmp_path / "first")
     assert _run(tmp_path, "--strict") == cli.EXIT_FAILING
 

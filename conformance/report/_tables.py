@@ -23,6 +23,9 @@ MISSING = "—"
 SEVERITY: tuple[str, ...] = tuple(v.value for v in Verdict)
 FAILING_VALUES = frozenset(v.value for v in FAILING)
 GOOD_VALUES = frozenset({Verdict.PASS.value, Verdict.EXPECTED_ERROR.value})
+# Rows that differ from canonical without failing: listed with the discrepancies, because
+# a team porting code needs them as much as the failures.
+EXPLAINED_VALUES = frozenset({Verdict.SEMANTIC_DIFFERENCE.value, Verdict.KNOWN.value})
 
 _SPECIAL = {"NaN": math.inf, "Infinity": math.inf, "-Infinity": -math.inf}
 
@@ -173,9 +176,10 @@ def _display(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def discrepancies(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Every failing row, worst first: severity, then max ULP, then max relative error."""
+    """Every row that differs from canonical (failing, known, semantic-difference), worst
+    first: severity, then max ULP, then max relative error."""
     keyed = _keys(frame)
-    failing = keyed[keyed["verdict"].isin(FAILING_VALUES)]
+    failing = keyed[keyed["verdict"].isin(FAILING_VALUES | EXPLAINED_VALUES)]
     ordered = failing.sort_values(
         ["_sev", "_ulp", "_rel", "case_id", "api", "dtype", "output"],
         ascending=[False, False, False, True, True, True, True],
