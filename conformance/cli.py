@@ -251,6 +251,9 @@ def _write_outputs(
         frame = pd.DataFrame(columns=list(results.COLUMNS))
     summary = results.summarize(frame, environment)
     summary["stale_ledger"] = known.stale(frame)
+    summary["known_by_entry"] = {
+        str(ref): int(n) for ref, n in frame["ledger"].dropna().value_counts().sort_index().items()
+    }
     summary["ledger_entries"] = len(known.entries)
     steps: list[tuple[str, Callable[[], object]]] = [
         (results.SUMMARY_FILE, lambda: results.write_summary(run_dir, summary)),
@@ -320,7 +323,9 @@ def _verdict_exit(summary: dict[str, Any], *, strict: bool, exit_zero: bool) -> 
     stale = summary["stale_ledger"]
     if known:
         note = "" if strict else " (not failing; --strict fails them)"
-        print(f"{known} row(s) are known divergences covered by the ledger{note}")
+        print(f"{known} row(s) are known divergences covered by the ledger{note}:")
+        for ref, count in summary.get("known_by_entry", {}).items():
+            print(f"  {ref} ({count} row(s))")
     for entry in stale:
         print(
             f"stale ledger entry {entry['entry']} ({entry['api']} {entry['case']}): "

@@ -256,7 +256,9 @@ def test_a_covered_failure_is_known_and_fails_only_under_strict(tmp_path, fake_f
     assert set(raised.verdict) == {"known"}
     assert raised.ledger.iloc[0].endswith("https://example.org/issue/1")
     assert "measured error: RuntimeError" in raised.reason.iloc[0]
-    assert "2 row(s) are known divergences" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 row(s) are known divergences" in out
+    assert "known.yaml:2 https://example.org/issue/1 (2 row(s))" in out
     summary = json.loads((tmp_path / "run" / results.SUMMARY_FILE).read_text())
     assert summary["by_verdict"]["known"] == 2 and summary["stale_ledger"] == []
     html = (tmp_path / "run" / "report.html").read_text()
@@ -345,6 +347,7 @@ REAL = {
     "ce-probs-weighted[reduction=mean]",
     "seed-2x3-logits[reduction=mean,dtype=float64]",
     "err-label-negative",
+    "ce-smoothing-weighted-ignored[reduction=mean]",
 }
 
 
@@ -390,6 +393,10 @@ def test_paddle_documented_differences_defects_and_missing_kernels(real_rows):
     assert verdict == "mismatch" and "matches index_mean=elements" in reason
     verdict, reason = _verdict(frame, api, "ce-float16[reduction=mean]")
     assert verdict == "not-implemented" and "float16" in reason
+    case_id = "ce-smoothing-weighted-ignored[reduction=mean]"
+    assert _verdict(bare, api, case_id)[0] == "error"
+    verdict, reason = _verdict(frame, api, case_id)
+    assert verdict == "known" and "measured error: ValueError" in reason
 
 
 @pytest.mark.skipif(not have("tensorflow"), reason="tensorflow not installed")
