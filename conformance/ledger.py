@@ -4,7 +4,7 @@ A ledger file sits beside the case files (``cases/known.yaml``) and holds ``know
 of entries. An entry covers a failing row when every pattern matches::
 
     - api: paddle.nn*cross_entropy*          # fnmatch pattern of the API (case-sensitive)
-      case: "ce-ignore-default[*reduction=mean*]"   # fnmatch pattern of the case id
+      case: [ce-ignore-default*, ce-many-classes*]  # fnmatch pattern(s) of the case id
       output: any                            # loss | grad | any (default any)
       verdict: mismatch                      # what the row would be without the ledger
       explanation: index_mean=elements       # optional: the diagnosis must name this option
@@ -13,9 +13,11 @@ of entries. An entry covers a failing row when every pattern matches::
       link: https://github.com/PaddlePaddle/Paddle/issues/48663
 
 A covered row gets the verdict ``known`` (failing only under ``--strict``). An entry whose
-patterns match rows of a run (rows that were judged: not skipped, unsupported or without a
-kernel) but that covers none of them is *stale*: fixed upstream, or its version range no
-longer applies. Stale entries are listed in summary.json and fail ``--strict``.
+patterns match rows of a run (rows that were judged: not skipped, unsupported, without a
+kernel, or covered by another entry) but that covers none of them is *stale*: fixed
+upstream, or its version range no longer applies. Stale entries are listed in summary.json
+and fail ``--strict``. Name the cases an entry is about (a list of patterns is fine) rather
+than ``*``, so that a run of other cases does not call it stale.
 """
 
 from __future__ import annotations
@@ -46,7 +48,12 @@ ENTRY_SCHEMA: dict[str, Any] = {
     "required": ["api", "case", "verdict", "reason", "link"],
     "properties": {
         "api": _pattern,
-        "case": _pattern,
+        "case": {
+            "oneOf": [
+                _pattern,
+                {"type": "array", "items": _pattern, "minItems": 1, "maxItems": 50},
+            ]
+        },
         "output": {"enum": ["loss", "grad", "any"]},
         "verdict": {"enum": list(COVERABLE)},
         "explanation": {"type": "string", "minLength": 1, "maxLength": 300},
@@ -80,7 +87,7 @@ class Entry:
     file: str
     line: int
     api: str
-    case: str
+    case: tuple[str, ...]
     verdict: str
     reason: str
     link: str
@@ -96,7 +103,7 @@ class Entry:
         """The patterns alone (no verdict or version): does this entry speak of the row?"""
         return (
             fnmatch.fnmatchcase(api, self.api)
-            and fnmatch.fnmatchcase(case_id, self.case)
+            and any(fnmatch.fnmatchcase(case_id, pattern) for pattern in self.case)
             and self.output in ("any", output)
         )
 
@@ -135,14 +142,19 @@ class Ledger:
             return []
         judged = frame[~frame["verdict"].isin(_JUDGED_OUT)]
         covered = set(frame["ledger"].dropna().astype(str))
+        ledger_refs = judged["ledger"].astype(object).where(judged["ledger"].notna(), "")
         out = []
         for e in self.entries:
             if any(ref.startswith(e.where + " ") for ref in covered):
                 continue
             spoken = [
                 row
-                for row in judged[["api", "case_id", "output", "verdict"]].itertuples()
-                if e.matches(str(row.api), str(row.case_id), str(row.output))
+                for row, ref in zip(
+                    judged[["api", "case_id", "output", "verdict"]].itertuples(),
+                    ledger_refs,
+                    strict=True,
+                )
+                if not ref and e.matches(str(row.api), str(row.case_id), str(row.output))
             ]
             if spoken:
                 verdicts = sorted({str(r.verdict) for r in spoken})
@@ -150,7 +162,7 @@ class Ledger:
                     {
                         "entry": e.where,
                         "api": e.api,
-                        "case": e.case,
+                        "case": ", ".join(e.case),
                         "link": e.link,
                         "reason": f"covers none of the {len(spoken)} row(s) it matches "
                         f"(verdicts now: {', '.join(verdicts)}): fixed upstream, or its "
@@ -215,7 +227,7 @@ def load_file(path: Path, *, unreadable_ok: bool = False) -> list[Entry]:
                 file=label,
                 line=line,
                 api=raw["api"],
-                case=raw["case"],
+                case=tuple([raw["case"]] if isinstance(raw["case"], str) else raw["case"]),
                 verdict=raw["verdict"],
                 reason=raw["reason"],
                 link=raw["link"],

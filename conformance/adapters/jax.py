@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from conformance.adapters._entry import Entry, Unavailable, calling
+from conformance.adapters._entry import Unavailable
+from conformance.adapters._spec import Const, Kw, Spec, Tensor, entries, resolve_dotted
 from conformance.oracle.options import Declared
 from conformance.protocol import Task
 
@@ -32,9 +33,6 @@ loss_of = lambda input: {call}
 loss, grad = jax.value_and_grad(lambda input: jnp.sum(loss_of(input)))(input)
 print("loss", loss_of(input), "grad", grad, sep="\\n")
 """
-
-_ALL_REDUCTIONS = frozenset({"none", "mean", "sum"})
-_JNP_REDUCE = {"none": "{}", "mean": "jnp.mean({})", "sum": "jnp.sum({})"}
 
 
 def _jax() -> Any:
@@ -70,86 +68,68 @@ def environment(device: str) -> dict[str, str]:
     return env
 
 
-def _value_and_grad(task: Task, loss_of: Callable[[Any, Any], Any]) -> dict[str, np.ndarray]:
-    jax = _jax()
-    import jax.numpy as jnp
+class _Jax:
+    """Runs specs with JAX: arrays on the task's device, gradients by ``jax.value_and_grad``."""
 
-    device = jax.devices("gpu" if task.device == "gpu" else "cpu")[0]
-    x = jax.device_put(jnp.asarray(task.input), device)
-    target = jax.device_put(jnp.asarray(task.target), device)
+    def tensor(self, array: np.ndarray, task: Task) -> Any:
+        jax = _jax()
+        import jax.numpy as jnp
 
-    def total(x: Any) -> tuple[Any, Any]:
-        loss = loss_of(x, target)
-        # For reduction="none" the gradient is that of the sum (a cotangent of ones).
-        return jnp.sum(loss), loss
+        return jax.device_put(jnp.asarray(array), _device(task))
 
-    (_, loss), grad = jax.value_and_grad(total, has_aux=True)(x)
-    return {"loss": np.asarray(loss), "grad": np.asarray(grad)}
+    def channels_last(self, x: Any) -> Any:
+        import jax.numpy as jnp
+
+        return jnp.moveaxis(x, 1, -1) if x.ndim > 2 else x
+
+    def channels_last_text(self, name: str, ndim: int) -> str:
+        return f"jnp.moveaxis({name}, 1, -1)"
+
+    def resolve(self, dotted: str) -> Callable[..., Any]:
+        _jax()
+        return resolve_dotted(dotted, {"jnp": "jax.numpy"})
+
+    def value_and_grad(self, task: Task, loss_of: Callable[[Any], Any]) -> dict[str, np.ndarray]:
+        jax = _jax()
+        import jax.numpy as jnp
+
+        x = self.tensor(task.input, task)
+
+        def total(x: Any) -> tuple[Any, Any]:
+            loss = loss_of(x)
+            # For reduction="none" the gradient is that of the sum (a cotangent of ones).
+            return jnp.sum(loss), loss
+
+        (_, loss), grad = jax.value_and_grad(total, has_aux=True)(x)
+        return {"loss": np.asarray(loss), "grad": np.asarray(grad)}
 
 
-def _reduce(reduction: str) -> Callable[[Any], Any]:
-    import jax.numpy as jnp
-
-    fns: dict[str, Callable[[Any], Any]] = {
-        "none": lambda v: v,
-        "mean": jnp.mean,
-        "sum": jnp.sum,
-    }
-    return fns[reduction]
+def _device(task: Task) -> Any:
+    return _jax().devices("gpu" if task.device == "gpu" else "cpu")[0]
 
 
-def _axis(task: Task) -> int:
-    return 1 if task.input.ndim >= 2 else 0
+# optax returns per-element losses; "mean"/"sum" are jnp's, shown in the call text.
+_JNP_REDUCE = {"mean": "jnp.mean", "sum": "jnp.sum"}
 
-
-def _integer_labels(task: Task) -> tuple[dict[str, np.ndarray], str]:
-    import optax
-
-    axis, reduction = _axis(task), task.params["reduction"]
+SPECS = (
     # Labels outside [0, C) are not checked (no runtime errors in XLA): the gather yields NaN
     # (https://github.com/google-deepmind/optax/issues/1185).
-    inner = f"optax.softmax_cross_entropy_with_integer_labels(input, target, axis={axis})"
-    call = _JNP_REDUCE[reduction].format(inner)
-    reduce = _reduce(reduction)
-    with calling(call):
-        outputs = _value_and_grad(
-            task,
-            lambda x, t: reduce(optax.softmax_cross_entropy_with_integer_labels(x, t, axis=axis)),
-        )
-    return outputs, call
-
-
-def _probs(task: Task) -> tuple[dict[str, np.ndarray], str]:
-    import optax
-
-    axis, reduction = _axis(task), task.params["reduction"]
-    inner = f"optax.softmax_cross_entropy(input, target, axis={axis})"
-    call = _JNP_REDUCE[reduction].format(inner)
-    reduce = _reduce(reduction)
-    with calling(call):
-        outputs = _value_and_grad(
-            task, lambda x, t: reduce(optax.softmax_cross_entropy(x, t, axis=axis))
-        )
-    return outputs, call
-
-
-ENTRIES = (
-    Entry(
-        api="optax.softmax_cross_entropy_with_integer_labels",
-        loss="cross_entropy",
-        targets=frozenset({"index"}),
-        params=frozenset(),
-        reductions=_ALL_REDUCTIONS,
-        run=_integer_labels,
+    Spec(
+        "optax.softmax_cross_entropy_with_integer_labels",
+        "cross_entropy",
+        frozenset({"index"}),
+        args=(Tensor("input"), Tensor("target")),
+        kwargs=(Kw("axis", Const(1)),),
+        reduce=_JNP_REDUCE,
         doc="per-element losses; mean/sum via jnp.mean/jnp.sum",
     ),
-    Entry(
-        api="optax.softmax_cross_entropy",
-        loss="cross_entropy",
-        targets=frozenset({"probs"}),
-        params=frozenset(),
-        reductions=_ALL_REDUCTIONS,
-        run=_probs,
+    Spec(
+        "optax.softmax_cross_entropy",
+        "cross_entropy",
+        frozenset({"probs"}),
+        args=(Tensor("input"), Tensor("target")),
+        kwargs=(Kw("axis", Const(1)),),
+        reduce=_JNP_REDUCE,
         doc="per-element losses; mean/sum via jnp.mean/jnp.sum",
         # "optax.losses.safe_softmax_cross_entropy provides an alternative implementation
         # that differs on how logits=-inf are handled": this one gives 0 * -inf = NaN.
@@ -163,3 +143,4 @@ ENTRIES = (
         ),
     ),
 )
+ENTRIES = entries(SPECS, _Jax())

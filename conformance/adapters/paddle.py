@@ -13,7 +13,17 @@ from typing import Any
 
 import numpy as np
 
-from conformance.adapters._entry import Entry, Unavailable, calling
+from conformance.adapters._entry import Unavailable
+from conformance.adapters._spec import (
+    Const,
+    Kw,
+    Param,
+    Spec,
+    Tensor,
+    entries,
+    index_targets,
+    resolve_dotted,
+)
 from conformance.oracle.options import Declared
 from conformance.protocol import Task
 
@@ -30,9 +40,6 @@ loss = {call}
 loss.sum().backward()
 print("loss", loss.numpy(), "grad", input.grad.numpy(), sep="\\n")
 """
-
-_ALL_REDUCTIONS = frozenset({"none", "mean", "sum"})
-_CE_PARAMS = frozenset({"weight", "ignore_index", "label_smoothing"})
 
 
 def environment(device: str) -> dict[str, str]:
@@ -56,67 +63,49 @@ def _place(task: Task) -> Any:
     return paddle.CUDAPlace(0) if task.device == "gpu" else paddle.CPUPlace()
 
 
-def _ce_kwargs(task: Task) -> tuple[dict[str, Any], str]:
-    """Keyword arguments for the call, and their text as a user would write them."""
-    import paddle
+class _Paddle:
+    """Runs specs with Paddle (dynamic graph): tensors on the task's place, ``backward``."""
 
-    p = task.params
-    kwargs: dict[str, Any] = {}
-    text = []
-    if p.get("weight") is not None:
-        kwargs["weight"] = paddle.to_tensor(p["weight"], place=_place(task))
-        text.append("weight=w")
-    if task.target_kind == "index":
-        # ignore_index only means something for index labels; with soft_label=True Paddle
-        # rejects any ignore_index > 0, so it is left at its default for probability targets.
-        kwargs["ignore_index"] = p["ignore_index"]
-        text.append(f"ignore_index={p['ignore_index']!r}")
-    kwargs["reduction"] = p["reduction"]
-    kwargs["soft_label"] = task.target_kind == "probs"
-    kwargs["axis"] = 1 if task.input.ndim >= 2 else 0
-    kwargs["label_smoothing"] = float(p["label_smoothing"])
-    for name in ("reduction", "soft_label", "axis", "label_smoothing"):
-        text.append(f"{name}={kwargs[name]!r}")
-    return kwargs, ", ".join(text)
+    def tensor(self, array: np.ndarray, task: Task) -> Any:
+        import paddle
 
+        return paddle.to_tensor(array, place=_place(task))
 
-def _value_and_grad(task: Task, loss_of: Callable[[Any, Any], Any]) -> dict[str, np.ndarray]:
-    import paddle
+    def channels_last(self, x: Any) -> Any:
+        import paddle
 
-    place = _place(task)
-    x = paddle.to_tensor(task.input, place=place, stop_gradient=False)
-    target = paddle.to_tensor(task.target, place=place)
-    loss = loss_of(x, target)
-    # For reduction="none" the gradient is that of the sum (a cotangent of ones).
-    loss.sum().backward()
-    # Returned as is: with soft_label=True and reduction='none' Paddle keeps the class axis
-    # (size 1), e.g. (N, 1, d1, ...), unlike hard labels; the results show that shape.
-    if x.grad is None:
-        raise RuntimeError("paddle autodiff left no gradient on the input")
-    return {"loss": np.asarray(loss.numpy()), "grad": np.asarray(x.grad.numpy())}
+        return paddle.moveaxis(x, 1, -1) if x.ndim > 2 else x
+
+    def channels_last_text(self, name: str, ndim: int) -> str:
+        return f"paddle.moveaxis({name}, 1, -1)"
+
+    def resolve(self, dotted: str) -> Callable[..., Any]:
+        return resolve_dotted(dotted, {})
+
+    def value_and_grad(self, task: Task, loss_of: Callable[[Any], Any]) -> dict[str, np.ndarray]:
+        import paddle
+
+        x = paddle.to_tensor(task.input, place=_place(task), stop_gradient=False)
+        loss = loss_of(x)
+        # For reduction="none" the gradient is that of the sum (a cotangent of ones).
+        loss.sum().backward()
+        # Returned as is: with soft_label=True and reduction='none' Paddle keeps the class
+        # axis (size 1), e.g. (N, 1, d1, ...), unlike hard labels; the results show that shape.
+        if x.grad is None:
+            raise RuntimeError("paddle autodiff left no gradient on the input")
+        return {"loss": np.asarray(loss.numpy()), "grad": np.asarray(x.grad.numpy())}
 
 
-def _functional(task: Task) -> tuple[dict[str, np.ndarray], str]:
-    import paddle
-
-    kwargs, text = _ce_kwargs(task)
-    call = f"paddle.nn.functional.cross_entropy(input, target, {text})"
-    with calling(call):
-        outputs = _value_and_grad(
-            task, lambda x, t: paddle.nn.functional.cross_entropy(x, t, **kwargs)
-        )
-    return outputs, call
-
-
-def _module(task: Task) -> tuple[dict[str, np.ndarray], str]:
-    import paddle
-
-    kwargs, text = _ce_kwargs(task)
-    call = f"paddle.nn.CrossEntropyLoss({text})(input, target)"
-    with calling(call):
-        loss_fn = paddle.nn.CrossEntropyLoss(**kwargs)
-        outputs = _value_and_grad(task, lambda x, t: loss_fn(x, t))
-    return outputs, call
+_CE_KWARGS = (
+    Kw("weight", Tensor("weight")),
+    # ignore_index only means something for index labels; with soft_label=True Paddle
+    # rejects any ignore_index > 0, so it is left at its default for probability targets.
+    Kw("ignore_index", Param("ignore_index"), when=index_targets),
+    Kw("reduction", Param("reduction")),
+    Kw("soft_label", Const(of=lambda task: task.target_kind == "probs")),
+    Kw("axis", Const(1)),
+    Kw("label_smoothing", Param("label_smoothing")),
+)
 
 
 # Paddle's own "no kernel for this dtype on this device" error (e.g. float16 on CPU).
@@ -137,27 +126,31 @@ _PROFILE = (
         "zero",
         "https://github.com/PaddlePaddle/Paddle/blob/v3.3.1/python/paddle/nn/functional/loss.py",
     ),
+    # soft labels: "each sample's probabilities sum to 1" (概率和为 1); the fused kernel's
+    # gradient is softmax - label, which assumes it
+    Declared("target_sum", "assumed_one", _DOC),
     # softmax clips shifted logits at -64 (the per-element loss is at most ~64)
     Declared("logit_clip", "64", "https://github.com/PaddlePaddle/Paddle/pull/9686"),
 )
 
-ENTRIES = (
-    Entry(
-        api="paddle.nn.functional.cross_entropy",
-        loss="cross_entropy",
-        targets=frozenset({"index", "probs"}),
-        params=_CE_PARAMS,
-        reductions=_ALL_REDUCTIONS,
-        run=_functional,
+_BOTH = frozenset({"index", "probs"})
+SPECS = (
+    Spec(
+        "paddle.nn.functional.cross_entropy",
+        "cross_entropy",
+        _BOTH,
+        args=(Tensor("input"), Tensor("target")),
+        kwargs=_CE_KWARGS,
         profile=_PROFILE,
     ),
-    Entry(
-        api="paddle.nn.CrossEntropyLoss",
-        loss="cross_entropy",
-        targets=frozenset({"index", "probs"}),
-        params=_CE_PARAMS,
-        reductions=_ALL_REDUCTIONS,
-        run=_module,
+    Spec(
+        "paddle.nn.CrossEntropyLoss",
+        "cross_entropy",
+        _BOTH,
+        args=(Tensor("input"), Tensor("target")),
+        kwargs=_CE_KWARGS,
+        form="class",
         profile=_PROFILE,
     ),
 )
+ENTRIES = entries(SPECS, _Paddle())

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from conformance.adapters._entry import Entry, Unavailable, calling
+from conformance.adapters._entry import Unavailable
+from conformance.adapters._spec import Const, Kw, Param, Spec, Tensor, entries, resolve_dotted
 from conformance.oracle.options import Declared
 from conformance.protocol import Task
 
@@ -37,16 +38,6 @@ with tf.GradientTape() as tape:
 grad = tape.gradient(total, input)
 print("loss", loss.numpy(), "grad", grad.numpy(), sep="\\n")
 """
-
-_ALL_REDUCTIONS = frozenset({"none", "mean", "sum"})
-# tf.nn.* return per-element losses; "mean"/"sum" use TF's own reduce op, shown in the call.
-_TF_REDUCE = {"none": "{}", "mean": "tf.reduce_mean({})", "sum": "tf.reduce_sum({})"}
-# Keras reduction names for the canonical reductions.
-_KERAS_REDUCTION: dict[str, str | None] = {
-    "none": None,
-    "mean": "sum_over_batch_size",
-    "sum": "sum",
-}
 
 
 def _import_keras() -> Any:
@@ -92,126 +83,43 @@ def _classes_last(ndim: int) -> list[int] | None:
     return [0, *range(2, ndim), 1] if ndim > 2 else None
 
 
-def _channels_last(ndim: int) -> str:
-    """``input`` as a channels-last expression, as the call text shows it."""
-    perm = _classes_last(ndim)
-    return "input" if perm is None else f"tf.transpose(input, {perm})"
+class _TensorFlow:
+    """Runs specs with TensorFlow/Keras: constants on the task's device, ``GradientTape``."""
 
+    def tensor(self, array: np.ndarray, task: Task) -> Any:
+        import tensorflow as tf
 
-def _value_and_grad(task: Task, loss_of: Callable[[Any, Any], Any]) -> dict[str, np.ndarray]:
-    import tensorflow as tf
+        with tf.device(_device(task)):
+            return tf.constant(array)
 
-    with tf.device(_device(task)):
-        x = tf.constant(task.input)
-        target = tf.constant(task.target)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = loss_of(x, target)
-            # For reduction="none" the gradient is that of the sum (a cotangent of ones).
-            total = tf.reduce_sum(loss)
-        grad = tape.gradient(total, x)
-    if grad is None:
-        raise RuntimeError("tf.GradientTape returned no gradient for the input")
-    return {"loss": np.asarray(loss.numpy()), "grad": np.asarray(grad.numpy())}
+    def channels_last(self, x: Any) -> Any:
+        import tensorflow as tf
 
+        perm = _classes_last(x.shape.rank)
+        return x if perm is None else tf.transpose(x, perm)
 
-def _to_channels_last(x: Any) -> Any:
-    """What ``_channels_last`` shows, done (inside the tape, so the grad stays channel-first)."""
-    import tensorflow as tf
+    def channels_last_text(self, name: str, ndim: int) -> str:
+        return f"tf.transpose({name}, {_classes_last(ndim)})"
 
-    perm = _classes_last(x.shape.rank)
-    return x if perm is None else tf.transpose(x, perm)
+    def resolve(self, dotted: str) -> Callable[..., Any]:
+        if dotted.startswith("keras."):
+            _import_keras()
+        return resolve_dotted(dotted, {"tf": "tensorflow"})
 
+    def value_and_grad(self, task: Task, loss_of: Callable[[Any], Any]) -> dict[str, np.ndarray]:
+        import tensorflow as tf
 
-def _nn_sparse(task: Task) -> tuple[dict[str, np.ndarray], str]:
-    import tensorflow as tf
-
-    reduction = task.params["reduction"]
-    # No axis argument: logits must be channels-last ([..., num_classes]), so N-d input is
-    # transposed inside the taped call. Labels: int32 or int64, int64 used as given.
-    # https://www.tensorflow.org/api_docs/python/tf/nn/sparse_softmax_cross_entropy_with_logits
-    inner = (
-        "tf.nn.sparse_softmax_cross_entropy_with_logits("
-        f"labels=target, logits={_channels_last(task.input.ndim)})"
-    )
-    call = _TF_REDUCE[reduction].format(inner)
-    reduce = {"none": lambda v: v, "mean": tf.reduce_mean, "sum": tf.reduce_sum}[reduction]
-
-    def loss_of(x: Any, t: Any) -> Any:
-        return reduce(
-            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=t, logits=_to_channels_last(x))
-        )
-
-    with calling(call):
-        outputs = _value_and_grad(task, loss_of)
-    return outputs, call
-
-
-def _nn_dense(task: Task) -> tuple[dict[str, np.ndarray], str]:
-    import tensorflow as tf
-
-    reduction = task.params["reduction"]
-    axis = 1 if task.input.ndim >= 2 else 0
-    inner = f"tf.nn.softmax_cross_entropy_with_logits(labels=target, logits=input, axis={axis})"
-    call = _TF_REDUCE[reduction].format(inner)
-    reduce = {"none": lambda v: v, "mean": tf.reduce_mean, "sum": tf.reduce_sum}[reduction]
-
-    def loss_of(x: Any, t: Any) -> Any:
-        return reduce(tf.nn.softmax_cross_entropy_with_logits(labels=t, logits=x, axis=axis))
-
-    with calling(call):
-        outputs = _value_and_grad(task, loss_of)
-    return outputs, call
-
-
-# The Keras classes are called without dtype=, as users do: they then compute in floatx()
-# (float32) even for float64 input; measured, not corrected
-# (https://github.com/keras-team/keras-core/issues/922).
-
-
-def _keras_sparse(task: Task) -> tuple[dict[str, np.ndarray], str]:
-    keras = _import_keras()
-    p = task.params
-    reduction = _KERAS_REDUCTION[p["reduction"]]
-    ignore_class = int(p["ignore_index"])
-    ndim = task.input.ndim
-    # The class takes axis=, but Keras' TF backend raises "Only axis=-1 is currently
-    # supported" for any other axis of an N-d input, so N-d input is transposed to
-    # channels-last instead (https://github.com/keras-team/keras/issues/21097).
-    if ndim <= 2:
-        axis_text, axis_kw, logits = ", axis=1", {"axis": 1}, "input"
-    else:
-        axis_text, axis_kw, logits = "", {}, _channels_last(ndim)
-    call = (
-        "keras.losses.SparseCategoricalCrossentropy(from_logits=True, "
-        f"ignore_class={ignore_class}, reduction={reduction!r}{axis_text})(target, {logits})"
-    )
-    with calling(call):
-        loss_fn = keras.losses.SparseCategoricalCrossentropy(
-            from_logits=True, ignore_class=ignore_class, reduction=reduction, **axis_kw
-        )
-        outputs = _value_and_grad(task, lambda x, t: loss_fn(t, _to_channels_last(x)))
-    return outputs, call
-
-
-def _keras_dense(task: Task) -> tuple[dict[str, np.ndarray], str]:
-    keras = _import_keras()
-    p = task.params
-    reduction = _KERAS_REDUCTION[p["reduction"]]
-    smoothing = float(p["label_smoothing"])
-    axis = 1 if task.input.ndim >= 2 else 0
-    # axis=1 natively; its label smoothing divides eps by shape[-1], not shape[axis], for
-    # N-d input (measured, https://github.com/keras-team/keras/issues/23451).
-    call = (
-        "keras.losses.CategoricalCrossentropy(from_logits=True, "
-        f"label_smoothing={smoothing!r}, axis={axis}, reduction={reduction!r})(target, input)"
-    )
-    with calling(call):
-        loss_fn = keras.losses.CategoricalCrossentropy(
-            from_logits=True, label_smoothing=smoothing, axis=axis, reduction=reduction
-        )
-        outputs = _value_and_grad(task, lambda x, t: loss_fn(t, x))
-    return outputs, call
+        with tf.device(_device(task)):
+            x = tf.constant(task.input)
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = loss_of(x)
+                # For reduction="none" the gradient is that of the sum (a cotangent of ones).
+                total = tf.reduce_sum(loss)
+            grad = tape.gradient(total, x)
+        if grad is None:
+            raise RuntimeError("tf.GradientTape returned no gradient for the input")
+        return {"loss": np.asarray(loss.numpy()), "grad": np.asarray(grad.numpy())}
 
 
 _KERAS_LOSS = "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/losses/loss.py"
@@ -223,43 +131,83 @@ _KERAS_FLOATX = Declared(
 # reduce_values: `ops.divide_no_nan(loss, divisor)`: a mean over only masked targets is 0.
 _KERAS_EMPTY_MEAN = Declared("empty_mean", "zero", _KERAS_LOSS)
 
-ENTRIES = (
-    Entry(
-        api="tf.nn.sparse_softmax_cross_entropy_with_logits",
-        loss="cross_entropy",
-        targets=frozenset({"index"}),
-        params=frozenset(),
-        reductions=_ALL_REDUCTIONS,
-        run=_nn_sparse,
+_BY_KERAS = {"none": None, "mean": "sum_over_batch_size", "sum": "sum"}
+_TF_REDUCE = {"mean": "tf.reduce_mean", "sum": "tf.reduce_sum"}
+
+SPECS = (
+    # No axis argument: logits must be channels-last ([..., num_classes]), so N-d input is
+    # transposed inside the taped call. Labels: int32 or int64, int64 used as given.
+    # https://www.tensorflow.org/api_docs/python/tf/nn/sparse_softmax_cross_entropy_with_logits
+    Spec(
+        "tf.nn.sparse_softmax_cross_entropy_with_logits",
+        "cross_entropy",
+        frozenset({"index"}),
+        args=(),
+        kwargs=(
+            Kw("labels", Tensor("target")),
+            Kw("logits", Tensor("input", channels_last=True)),
+        ),
+        reduce=_TF_REDUCE,
         doc="per-element losses; mean/sum via tf.reduce_mean/tf.reduce_sum",
     ),
-    Entry(
-        api="tf.nn.softmax_cross_entropy_with_logits",
-        loss="cross_entropy",
-        targets=frozenset({"probs"}),
-        params=frozenset(),
-        reductions=_ALL_REDUCTIONS,
-        run=_nn_dense,
+    Spec(
+        "tf.nn.softmax_cross_entropy_with_logits",
+        "cross_entropy",
+        frozenset({"probs"}),
+        args=(),
+        kwargs=(
+            Kw("labels", Tensor("target")),
+            Kw("logits", Tensor("input")),
+            Kw("axis", Const(1)),
+        ),
+        reduce=_TF_REDUCE,
         doc="per-element losses; mean/sum via tf.reduce_mean/tf.reduce_sum",
+        # "each row of labels is a valid probability distribution. If they are not, the
+        # computation of the gradient will be incorrect."
+        profile=(
+            Declared(
+                "target_sum",
+                "assumed_one",
+                "https://www.tensorflow.org/api_docs/python/tf/nn/softmax_cross_entropy_with_logits",
+            ),
+        ),
     ),
-    Entry(
-        api="keras.losses.SparseCategoricalCrossentropy",
-        loss="cross_entropy",
-        targets=frozenset({"index"}),
-        params=frozenset({"ignore_index"}),
-        reductions=_ALL_REDUCTIONS,
-        run=_keras_sparse,
+    # The Keras classes are called without dtype=, as users do: they then compute in floatx()
+    # (float32) even for float64 input (declared: precision=float32).
+    Spec(
+        "keras.losses.SparseCategoricalCrossentropy",
+        "cross_entropy",
+        frozenset({"index"}),
+        # The class takes axis=, but Keras' TF backend raises "Only axis=-1 is currently
+        # supported" for any other axis of an N-d input, so N-d input is transposed to
+        # channels-last instead (https://github.com/keras-team/keras/issues/21097).
+        args=(Tensor("target"), Tensor("input", channels_last=True)),
+        kwargs=(
+            Kw("from_logits", Const(True)),
+            Kw("ignore_class", Param("ignore_index")),
+            Kw("reduction", Param("reduction", _BY_KERAS)),
+            Kw("axis", Const(1), when=lambda task: task.input.ndim <= 2),
+        ),
+        form="class",
         doc="ignore_index as ignore_class; mean as reduction='sum_over_batch_size'",
         profile=(_KERAS_FLOATX, _KERAS_EMPTY_MEAN),
     ),
-    Entry(
-        api="keras.losses.CategoricalCrossentropy",
-        loss="cross_entropy",
-        targets=frozenset({"probs"}),
-        params=frozenset({"label_smoothing"}),
-        reductions=_ALL_REDUCTIONS,
-        run=_keras_dense,
+    Spec(
+        "keras.losses.CategoricalCrossentropy",
+        "cross_entropy",
+        frozenset({"probs"}),
+        # axis=1 natively; its label smoothing divides eps by shape[-1], not shape[axis], for
+        # N-d input (measured, https://github.com/keras-team/keras/issues/23451).
+        args=(Tensor("target"), Tensor("input")),
+        kwargs=(
+            Kw("from_logits", Const(True)),
+            Kw("label_smoothing", Param("label_smoothing")),
+            Kw("axis", Const(1)),
+            Kw("reduction", Param("reduction", _BY_KERAS)),
+        ),
+        form="class",
         doc="mean as reduction='sum_over_batch_size'",
         profile=(_KERAS_FLOATX,),
     ),
 )
+ENTRIES = entries(SPECS, _TensorFlow())

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from conformance.adapters._entry import Entry, Unavailable, calling
+from conformance.adapters._entry import Unavailable
+from conformance.adapters._spec import Kw, Param, Spec, Tensor, entries, resolve_dotted
 from conformance.protocol import Task
 
 FRAMEWORK = "torch"
@@ -27,9 +28,6 @@ loss.sum().backward()
 print("loss", loss.detach().numpy(), "grad", input.grad.numpy(), sep="\\n")
 """
 
-_ALL_REDUCTIONS = frozenset({"none", "mean", "sum"})
-_CE_PARAMS = frozenset({"weight", "ignore_index", "label_smoothing"})
-
 
 def environment(device: str) -> dict[str, str]:
     import torch
@@ -44,79 +42,64 @@ def environment(device: str) -> dict[str, str]:
     return env
 
 
+class _Torch:
+    """Runs specs with PyTorch: tensors on the task's device, gradients by ``backward``."""
+
+    def tensor(self, array: np.ndarray, task: Task) -> Any:
+        import torch
+
+        return torch.tensor(array, device=_device(task))
+
+    def channels_last(self, x: Any) -> Any:
+        return x.movedim(1, -1) if x.ndim > 2 else x
+
+    def channels_last_text(self, name: str, ndim: int) -> str:
+        return f"{name}.movedim(1, -1)"
+
+    def resolve(self, dotted: str) -> Callable[..., Any]:
+        return resolve_dotted(dotted, {})
+
+    def value_and_grad(self, task: Task, loss_of: Callable[[Any], Any]) -> dict[str, np.ndarray]:
+        import torch
+
+        x = torch.tensor(task.input, device=_device(task), requires_grad=True)
+        loss = loss_of(x)
+        # For reduction="none" the gradient is that of the sum (a cotangent of ones).
+        loss.sum().backward()
+        assert x.grad is not None
+        return {"loss": loss.detach().cpu().numpy(), "grad": x.grad.cpu().numpy()}
+
+
 def _device(task: Task) -> str:
     return "cuda" if task.device == "gpu" else "cpu"
-
-
-def _ce_kwargs(task: Task) -> tuple[dict[str, Any], str]:
-    """Keyword arguments for the call, and their text as a user would write them."""
-    import torch
-
-    p = task.params
-    kwargs: dict[str, Any] = {}
-    text = []
-    if p.get("weight") is not None:
-        kwargs["weight"] = torch.tensor(p["weight"], device=_device(task))
-        text.append("weight=w")
-    for name in ("ignore_index", "reduction", "label_smoothing"):
-        kwargs[name] = p[name]
-        text.append(f"{name}={p[name]!r}")
-    return kwargs, ", ".join(text)
-
-
-def _value_and_grad(task: Task, loss_of: Callable[[Any, Any], Any]) -> dict[str, np.ndarray]:
-    import torch
-
-    x = torch.tensor(task.input, device=_device(task), requires_grad=True)
-    target = torch.tensor(task.target, device=_device(task))
-    loss = loss_of(x, target)
-    # For reduction="none" the gradient is that of the sum (a cotangent of ones).
-    loss.sum().backward()
-    assert x.grad is not None
-    return {"loss": loss.detach().cpu().numpy(), "grad": x.grad.cpu().numpy()}
-
-
-def _functional(task: Task) -> tuple[dict[str, np.ndarray], str]:
-    import torch
-
-    kwargs, text = _ce_kwargs(task)
-    call = f"torch.nn.functional.cross_entropy(input, target, {text})"
-    with calling(call):
-        outputs = _value_and_grad(
-            task, lambda x, t: torch.nn.functional.cross_entropy(x, t, **kwargs)
-        )
-    return outputs, call
-
-
-def _module(task: Task) -> tuple[dict[str, np.ndarray], str]:
-    import torch
-
-    kwargs, text = _ce_kwargs(task)
-    call = f"torch.nn.CrossEntropyLoss({text})(input, target)"
-    with calling(call):
-        loss_fn = torch.nn.CrossEntropyLoss(**kwargs)
-        outputs = _value_and_grad(task, lambda x, t: loss_fn(x, t))
-    return outputs, call
 
 
 # PyTorch's own "no kernel for this dtype" error (e.g. some CPU ops in float16).
 NOT_IMPLEMENTED = (r"not implemented for '(Half|BFloat16)'",)
 
-ENTRIES = (
-    Entry(
-        api="torch.nn.functional.cross_entropy",
-        loss="cross_entropy",
-        targets=frozenset({"index", "probs"}),
-        params=_CE_PARAMS,
-        reductions=_ALL_REDUCTIONS,
-        run=_functional,
+_CE_KWARGS = (
+    Kw("weight", Tensor("weight")),
+    Kw("ignore_index", Param("ignore_index")),
+    Kw("reduction", Param("reduction")),
+    Kw("label_smoothing", Param("label_smoothing")),
+)
+_BOTH = frozenset({"index", "probs"})
+
+SPECS = (
+    Spec(
+        "torch.nn.functional.cross_entropy",
+        "cross_entropy",
+        _BOTH,
+        args=(Tensor("input"), Tensor("target")),
+        kwargs=_CE_KWARGS,
     ),
-    Entry(
-        api="torch.nn.CrossEntropyLoss",
-        loss="cross_entropy",
-        targets=frozenset({"index", "probs"}),
-        params=_CE_PARAMS,
-        reductions=_ALL_REDUCTIONS,
-        run=_module,
+    Spec(
+        "torch.nn.CrossEntropyLoss",
+        "cross_entropy",
+        _BOTH,
+        args=(Tensor("input"), Tensor("target")),
+        kwargs=_CE_KWARGS,
+        form="class",
     ),
 )
+ENTRIES = entries(SPECS, _Torch())

@@ -15,7 +15,7 @@ Per element i (classes on axis 1), with t the one-hot or probability target:
           = (1 - eps) t_ic + eps/(C-1) (1 - t_ic)  (others)
           = (1 - eps) t_ic + eps/K, K = last dim    (last_axis)
     a_ic = w_c t'_ic                               (soft_weighting: per_class)
-         = (sum_k w_k t'_ik) t'_ic                 (per_element)
+         = (sum_k w_k t'_ik) t'_ic                 (per_element; t'_ic without class weights)
     l_i = sum_c a_ic nlp_ic                        (0 * inf = 0 unless zero_log_zero=nan)
     mean = sum_i l_i / D, D chosen by index_mean / probs_mean; D = 0 -> NaN or 0 (empty_mean)
     grad_ik = s_i (A_i p_ik - a_ik),  A_i = sum_c a_ic,  s_i = 1 or 1/D (0 when D = 0)
@@ -87,7 +87,11 @@ def cross_entropy(
             assert tgt.probs is not None
             t = tgt.probs.astype(np.float64)
         ts = _smoothed(t, eps, opt["smoothing_mass"], num_classes, x.shape[-1])
-        omega = np.sum(w * ts, axis=1, keepdims=True)  # the element's weight sum_c w_c t'_c
+        # The element's weight sum_c w_c t'_c; with no class weights there is no weighting
+        # at all (Paddle: "if weight is None, go to the next step"), not a scale by sum t'.
+        omega = (
+            np.sum(w * ts, axis=1, keepdims=True) if weight is not None else np.ones_like(ts[:, :1])
+        )
         a = omega * ts if opt["soft_weighting"] == "per_element" else w * ts
         a = np.where(valid, a, 0.0)
         terms = a * nlp if opt["zero_log_zero"] == "nan" else np.where(a == 0, 0.0, a * nlp)

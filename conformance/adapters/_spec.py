@@ -1,0 +1,253 @@
+"""Declarative adapter entries: one structure gives both the call that is made and its text.
+
+An entry is data (:class:`Spec`): the dotted name of the public callable, whether it is a
+function or a class that is constructed then called, its positional arguments in the API's
+order (Keras takes ``(y_true, y_pred)``), its keyword arguments, each drawn from the case
+(:class:`Tensor`, :class:`Param`) or fixed (:class:`Const`), and, for APIs that return
+per-element losses, the framework's own reduce functions. One small interpreter per
+framework (a :class:`Framework`) turns arrays into tensors, resolves dotted names and runs
+value-and-gradient; :func:`run` builds the arguments and renders the call text from the very
+same list, so the text cannot drift from what was called.
+
+What an entry supports is derived from the same data: it takes ``weight`` only if it passes
+``Tensor("weight")``, ``ignore_index`` and ``label_smoothing`` only if it passes them as a
+:class:`Param`, and the reductions its ``reduction`` table (or its reduce functions) can
+express. Anything else in a case is ``unsupported``, never emulated.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from conformance.adapters._entry import Entry, calling
+from conformance.oracle.options import Declared
+from conformance.protocol import Task
+
+__all__ = [
+    "Const",
+    "Framework",
+    "Kw",
+    "Param",
+    "Spec",
+    "Tensor",
+    "entries",
+    "index_targets",
+    "render",
+    "resolve_dotted",
+    "run",
+]
+
+REDUCTIONS = ("none", "mean", "sum")
+_TEXT = {"input": "input", "target": "target", "weight": "w"}
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """An array of the case as a framework tensor: ``input`` (the one differentiated),
+    ``target`` or ``weight`` (omitted, with its keyword, when the case has no weight).
+    ``channels_last`` moves the class axis of an N-d input to the end, and the call text
+    shows the framework op that does it."""
+
+    name: Literal["input", "target", "weight"]
+    channels_last: bool = False
+
+
+@dataclass(frozen=True)
+class Param:
+    """A canonical parameter of the case, passed as is or through ``table``."""
+
+    name: str
+    table: Mapping[str, Any] | None = None
+
+    def value(self, task: Task) -> Any:
+        raw = task.params[self.name]
+        if isinstance(raw, (np.integer, np.floating)):
+            raw = raw.item()
+        return self.table[raw] if self.table is not None else raw
+
+
+@dataclass(frozen=True)
+class Const:
+    """A fixed argument, or one computed from the task by ``of`` (e.g. ``soft_label``)."""
+
+    value: Any = None
+    of: Callable[[Task], Any] | None = None
+
+    def resolve(self, task: Task) -> Any:
+        return self.of(task) if self.of is not None else self.value
+
+
+Source = Tensor | Param | Const
+
+
+@dataclass(frozen=True)
+class Kw:
+    """A keyword argument; ``when`` (a predicate on the task) limits where it is passed."""
+
+    name: str
+    source: Source
+    when: Callable[[Task], bool] | None = None
+
+
+def index_targets(task: Task) -> bool:
+    return task.target_kind == "index"
+
+
+@dataclass(frozen=True)
+class Spec:
+    api: str
+    loss: str
+    targets: frozenset[str]
+    args: tuple[Source, ...]
+    kwargs: tuple[Kw, ...] = ()
+    form: Literal["function", "class"] = "function"
+    # For APIs that return per-element losses: the framework function for each reduction.
+    reduce: Mapping[str, str] = field(default_factory=dict)
+    profile: tuple[Declared, ...] = ()
+    doc: str = ""
+
+    def sources(self) -> list[Source]:
+        return [*self.args, *(k.source for k in self.kwargs)]
+
+    @property
+    def params(self) -> frozenset[str]:
+        names = {s.name for s in self.sources() if isinstance(s, Param)} - {"reduction"}
+        if Tensor("weight") in self.sources():
+            names.add("weight")
+        return frozenset(names)
+
+    @property
+    def reductions(self) -> frozenset[str]:
+        for s in self.sources():
+            if isinstance(s, Param) and s.name == "reduction":
+                return frozenset(s.table or REDUCTIONS)
+        return frozenset({"none", *self.reduce})
+
+
+class Framework(Protocol):
+    """What an adapter provides to run specs: the only framework-specific code."""
+
+    def tensor(self, array: np.ndarray, task: Task) -> Any:
+        """A constant framework tensor of ``array`` on the task's device."""
+
+    def channels_last(self, x: Any) -> Any:
+        """``x`` with axis 1 moved to the end (differentiable)."""
+
+    def channels_last_text(self, name: str, ndim: int) -> str:
+        """How a user writes :meth:`channels_last` of ``name`` for an ``ndim`` input."""
+
+    def resolve(self, dotted: str) -> Callable[..., Any]:
+        """The callable named ``dotted`` (e.g. ``tf.nn.softmax_cross_entropy_with_logits``)."""
+
+    def value_and_grad(self, task: Task, loss_of: Callable[[Any], Any]) -> dict[str, np.ndarray]:
+        """Loss and d(sum of loss)/d(input) of ``loss_of(x)``, both as NumPy, canonical layout."""
+
+
+def _active(spec: Spec, task: Task) -> tuple[list[Source], list[Kw]]:
+    weight = task.params.get("weight")
+    kwargs = [
+        k
+        for k in spec.kwargs
+        if (k.when is None or k.when(task))
+        and not (k.source == Tensor("weight") and weight is None)
+    ]
+    return list(spec.args), kwargs
+
+
+def _text(source: Source, task: Task, fw: Framework) -> str:
+    if isinstance(source, Tensor):
+        name = _TEXT[source.name]
+        if source.channels_last and task.input.ndim > 2:
+            return fw.channels_last_text(name, task.input.ndim)
+        return name
+    if isinstance(source, Param):
+        return repr(source.value(task))
+    return repr(source.resolve(task))
+
+
+def render(spec: Spec, task: Task, fw: Framework) -> str:
+    """The call as a user writes it, from the same argument list :func:`run` passes."""
+    args, kwargs = _active(spec, task)
+    positional = [_text(a, task, fw) for a in args]
+    keywords = [f"{k.name}={_text(k.source, task, fw)}" for k in kwargs]
+    if spec.form == "class":
+        call = f"{spec.api}({', '.join(keywords)})({', '.join(positional)})"
+    else:
+        call = f"{spec.api}({', '.join([*positional, *keywords])})"
+    reduction = task.params.get("reduction", "mean")
+    if spec.reduce and reduction != "none":
+        call = f"{spec.reduce[reduction]}({call})"
+    return call
+
+
+def run(spec: Spec, fw: Framework, task: Task) -> tuple[dict[str, np.ndarray], str]:
+    """Make the call ``spec`` describes on ``task``; returns (outputs, call text)."""
+    call = render(spec, task, fw)
+    args, kwargs = _active(spec, task)
+    reduction = task.params.get("reduction", "mean")
+    with calling(call):
+        function = fw.resolve(spec.api)
+        reduce = fw.resolve(spec.reduce[reduction]) if spec.reduce and reduction != "none" else None
+        constants = {
+            "target": fw.tensor(task.target, task),
+            "weight": None
+            if task.params.get("weight") is None
+            else fw.tensor(np.asarray(task.params["weight"]), task),
+        }
+
+        def value(source: Source, x: Any) -> Any:
+            if isinstance(source, Tensor):
+                tensor = x if source.name == "input" else constants[source.name]
+                return fw.channels_last(tensor) if source.channels_last else tensor
+            return source.value(task) if isinstance(source, Param) else source.resolve(task)
+
+        def loss_of(x: Any) -> Any:
+            positional = [value(a, x) for a in args]
+            keywords = {k.name: value(k.source, x) for k in kwargs}
+            if spec.form == "class":
+                out = function(**keywords)(*positional)
+            else:
+                out = function(*positional, **keywords)
+            return reduce(out) if reduce is not None else out
+
+        outputs = fw.value_and_grad(task, loss_of)
+    return outputs, call
+
+
+def entries(specs: tuple[Spec, ...], fw: Framework) -> tuple[Entry, ...]:
+    """The worker-facing entries of ``specs``, run by ``fw``."""
+    return tuple(
+        Entry(
+            api=s.api,
+            loss=s.loss,
+            targets=s.targets,
+            params=s.params,
+            reductions=s.reductions,
+            run=lambda task, s=s: run(s, fw, task),  # type: ignore[misc]
+            doc=s.doc,
+            profile=s.profile,
+        )
+        for s in specs
+    )
+
+
+def resolve_dotted(dotted: str, aliases: Mapping[str, str]) -> Callable[..., Any]:
+    """Import ``dotted`` (its first part through ``aliases``, e.g. ``tf`` -> ``tensorflow``)."""
+    head, *rest = dotted.split(".")
+    module_name = aliases.get(head, head)
+    obj: Any = importlib.import_module(module_name)
+    path = module_name
+    for part in rest:
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            path = f"{path}.{part}"
+            obj = importlib.import_module(path)
+        else:
+            path = f"{path}.{part}"
+    return obj  # type: ignore[no-any-return]
