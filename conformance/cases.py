@@ -114,7 +114,10 @@ class Case:
     tolerance_factor: float = 1.0
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """The input (case dtype, channel-first) and the target (int64, or probs in dtype)."""
+        """The input (case dtype, channel-first) and the target: int64 class indices, or
+        probabilities in the case dtype. An error case may give class labels that are not
+        whole numbers (2.5, NaN); those stay floats in the case dtype, as a user would pass
+        them (target_kind is still "index")."""
         x = _make_input(self.input_spec, self.dtype)
         return x, _make_target(self.target_spec, self.target_kind, x, self.params, self.dtype)
 
@@ -500,7 +503,9 @@ def _schema_message(err: jsonschema.ValidationError) -> tuple[str, str]:
         return f"{_show(instance)} is not allowed (allowed: {options})", ""
     if err.validator == "type":
         kind = type(instance).__name__
-        return f"expected {err.validator_value}, got {kind} {_show(instance)}", ""
+        wanted: Any = err.validator_value
+        wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
+        return f"expected {wanted}, got {kind} {_show(instance)}", ""
     if err.validator == "oneOf":
         return f"write either literal `values` or a generator ({sub.get('description')})", ""
     if err.validator in ("maxItems", "maxLength"):
@@ -573,6 +578,37 @@ def _check_range(values: np.ndarray, dtypes: list[str], check: _Check, rel: Path
             return
 
 
+def _check_weight(
+    weight: list[Any],
+    classes: int,
+    shape: tuple[int, ...],
+    dtypes: list[str],
+    expect_error: bool,
+    check: _Check,
+) -> bool:
+    """A flat list of C numbers; any other length or a nested list (a 2-D weight) only in an
+    error case. False when the weight cannot even be built as an array."""
+    rel: Path_ = ("params", "weight")
+    w = _literal(weight, check, rel)
+    if w is None:
+        return False
+    _check_range(w, dtypes, check, rel)
+    if expect_error:
+        return True
+    if w.ndim != 1:
+        check.fail(
+            rel,
+            f"must be a flat list of C={classes} numbers; received shape {list(w.shape)} "
+            "(set expect_error to test how frameworks reject it)",
+        )
+    elif len(w) != classes:
+        check.fail(
+            rel,
+            f"must have length C={classes} (input shape {list(shape)}); received {len(w)} values",
+        )
+    return True
+
+
 def _validate_case(
     raw: dict[str, Any], check: _Check, max_elements: int
 ) -> tuple[tuple[int, ...], str] | None:
@@ -601,14 +637,10 @@ def _validate_case(
     spatial = (shape[0], *shape[2:])
     expect_error = "expect_error" in raw
     params = raw.get("params", {})
-    if "weight" in params:
-        _check_range(np.asarray(params["weight"], np.float64), dtypes, check, ("params", "weight"))
-    if "weight" in params and len(params["weight"]) != classes and not expect_error:
-        check.fail(
-            ("params", "weight"),
-            f"must have length C={classes} (input shape {list(shape)}); "
-            f"received {len(params['weight'])} values",
-        )
+    if "weight" in params and not _check_weight(
+        params["weight"], classes, shape, dtypes, expect_error, check
+    ):
+        return None
     if "values" not in tgt:
         kind = str(tgt["kind"])
         if kind == "probs" and "ignore_share" in tgt:
@@ -634,9 +666,18 @@ def _validate_case(
             f"{list(shape)}; received {list(t.shape)}",
         )
         return None
-    if not np.all(np.isfinite(t)) or not np.all(t == np.round(t)):
-        check.fail(("target", "values"), "class indices must be integers")
-        return None
+    if not _integral(t):
+        if not expect_error:
+            check.fail(
+                ("target", "values"),
+                "class indices must be integers "
+                "(set expect_error to test how frameworks reject float labels)",
+            )
+            return None
+        # Float class labels (2.5, NaN): the case is about how frameworks reject them, so
+        # they are sent as floats in the case dtype (see _make_target), not truncated.
+        _check_range(t, dtypes, check, ("target", "values"))
+        return shape, kind
     try:  # exactly, element by element: float64 would round indices beyond 2**53
         labels = np.array(tgt["values"], dtype=np.int64)
     except OverflowError:
@@ -654,6 +695,11 @@ def _validate_case(
             "(set expect_error to test how frameworks reject them)",
         )
     return shape, kind
+
+
+def _integral(values: np.ndarray) -> bool:
+    """Whether every value is a finite whole number (a class index; 2.0 counts)."""
+    return bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
 
 
 def _expand(raw: dict[str, Any], label: str, line: int, kind: str) -> Iterator[Case]:
@@ -766,7 +812,11 @@ def _integers(value: Any, sub: dict[str, Any]) -> Any:
             if name in value:
                 value[name] = _integers(value[name], inner)
     elif isinstance(value, list) and isinstance(sub.get("items"), dict):
-        value[:] = [_integers(v, sub["items"]) for v in value]
+        prefix = sub.get("prefixItems", [])
+        value[:] = [
+            _integers(v, prefix[i] if i < len(prefix) else sub["items"])
+            for i, v in enumerate(value)
+        ]
     return value
 
 
@@ -893,7 +943,11 @@ def _make_target(
     spec: dict[str, Any], kind: str, x: np.ndarray, params: dict[str, Any], dtype: str
 ) -> np.ndarray:
     if "values" in spec:
-        if kind == "index":  # element by element, exactly (validated to fit int64)
+        if kind == "index":
+            labels = np.asarray(spec["values"], dtype=np.float64)
+            if not _integral(labels):  # float labels, allowed only in error cases
+                return labels.astype(dtype)
+            # element by element, exactly (validated to fit int64)
             return np.array(spec["values"], dtype=np.int64)
         return np.asarray(spec["values"], dtype=np.float64).astype(dtype)
     rng = np.random.default_rng(spec["seed"])

@@ -3,6 +3,12 @@
 Structure only; checks that need arithmetic (shapes, class ranges, element limits) live in
 ``conformance.cases``. JSON Schema's bounds let NaN through (every comparison with NaN is
 false), so the loader refuses NaN itself, except in literal input/target values.
+
+A few inputs are valid here only as the subject of an error case (``expect_error``): a
+class weight that is not a flat list of C numbers (``weight: [[1, 2, 3]]``), targets of the
+wrong shape, class labels outside [0, C) or not integral. The schema lets ``weight`` nest
+and ``conformance.cases`` refuses those unless the case expects an error. An empty batch
+(N = 0) is a value case, not an error: only the batch dimension of ``shape`` may be 0.
 """
 
 from __future__ import annotations
@@ -22,13 +28,16 @@ MAX_NDIM = 16
 # shifting the values cannot overflow; the case dtype's own range is the user's business.
 _BIG = 1e300
 
-_number = {"type": "number"}
 # Integers end up in int64 arrays (class indices), so they must fit int64.
 _int = {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}
 _seed = {"type": "integer", "minimum": 0}
+_dim = {"type": "integer", "minimum": 1}
 _shape = {
     "type": "array",
-    "items": {"type": "integer", "minimum": 1},
+    # N may be 0 (an empty batch: 'mean' is NaN, 'sum' 0, see docs/semantics.md); C and the
+    # spatial dimensions may not.
+    "prefixItems": [{"type": "integer", "minimum": 0}],
+    "items": _dim,
     "minItems": 2,
     "maxItems": MAX_NDIM,
 }
@@ -73,7 +82,8 @@ _target = {
 _params = {
     "type": "object",
     "properties": {
-        "weight": {"type": "array", "items": _number, "minItems": 1},
+        # A flat list of C numbers; nested lists only in error cases (checked in cases.py).
+        "weight": {"type": "array", "items": {"type": ["number", "array"]}, "minItems": 1},
         "ignore_index": _int,
         "reduction": {"enum": list(REDUCTIONS)},
         "label_smoothing": {"type": "number", "minimum": 0, "maximum": 1},

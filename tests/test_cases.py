@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import CASES
 
-from conformance import cases
+from conformance import cases, runner
 
 GOOD = """\
 cases:
@@ -223,3 +223,98 @@ def test_integers_must_fit_int64_and_integral_floats_become_ints(write_yaml):
     assert ":6: cases[0].params.ignore_index: " in msg and "greater than the maximum" in msg
     case = cases.load_file(write_yaml(GOOD.replace("ignore_index: 255", "ignore_index: 255.0")))[0]
     assert case.params["ignore_index"] == 255 and isinstance(case.params["ignore_index"], int)
+
+
+# Inputs the loader allows only as the subject of an error case (expect_error), and the
+# empty batch, which is a value case (cases/cross_entropy_errors.yaml holds the decisions).
+SMALL = (
+    "cases:\n  - id: s\n    loss: cross_entropy\n"
+    "    input: {{shape: {shape}, seed: 1}}\n"
+    "    target: {target}\n"
+    "{extra}"
+)
+
+
+def small(shape: str = "[4, 3]", target: str = "{values: [0, 1, 2, 1]}", extra: str = "") -> str:
+    return SMALL.format(shape=shape, target=target, extra=extra)
+
+
+def test_a_weight_of_the_wrong_shape_is_allowed_only_in_error_cases(write_yaml):
+    two_d = small(extra="    params: {weight: [[1.0, 2.0, 0.5]]}\n")
+    (msg,) = errors_of(write_yaml(two_d))
+    assert msg.endswith(
+        ":6: cases[0].params.weight: must be a flat list of C=3 numbers; received shape "
+        "[1, 3] (set expect_error to test how frameworks reject it)"
+    )
+    (case,) = cases.load_file(write_yaml(two_d + "    expect_error: 2-D weight\n"))
+    assert case.weight() is not None and case.weight().shape == (1, 3)
+    x, t = case.arrays()
+    assert runner.expected_for(case, x, t).problem.startswith("oracle has no value")
+    longer = small(extra="    params: {weight: [1, 2, 3, 4]}\n    expect_error: long\n")
+    assert cases.load_file(write_yaml(longer))[0].weight().shape == (4,)
+    # an error case still needs a weight that is an array of numbers
+    ragged = small(extra="    params: {weight: [[1.0, 2.0], [1.0]]}\n    expect_error: x\n")
+    (msg,) = errors_of(write_yaml(ragged))
+    assert "cases[0].params.weight: nested lists are ragged" in msg
+    text = small(extra="    params: {weight: [[1.0, 'a', 1.0]]}\n    expect_error: x\n")
+    (msg,) = errors_of(write_yaml(text))
+    assert msg.endswith("cases[0].params.weight[0][1]: expected a number, got str 'a'")
+    (msg,) = errors_of(write_yaml(small(extra="    params: {weight: [1.0, 'a', 1.0]}\n")))
+    assert msg.endswith("cases[0].params.weight[1]: expected number or array, got str 'a'")
+
+
+def test_float_class_labels_are_allowed_only_in_error_cases_and_stay_floats(write_yaml):
+    floats = small(target="{values: [0, 1.0, 2.5, 1]}")
+    (msg,) = errors_of(write_yaml(floats))
+    assert "cases[0].target.values: class indices must be integers (set expect_error" in msg
+    (case,) = cases.load_file(write_yaml(floats + "    expect_error: no class 2.5\n"))
+    x, t = case.arrays()
+    assert case.target_kind == "index"
+    assert t.dtype == np.float32 and t.tolist() == [0.0, 1.0, 2.5, 1.0]  # not truncated to 2
+    assert runner.expected_for(case, x, t).problem.startswith("oracle has no value")
+    nan = small(target="{values: [0, .nan, 2, 1]}", extra="    expect_error: NaN label\n")
+    assert np.isnan(cases.load_file(write_yaml(nan))[0].arrays()[1][1])
+    # whole-number floats are class indices, exact int64 as before
+    (case,) = cases.load_file(write_yaml(small(target="{values: [0, 1.0, 2.0, 1]}")))
+    assert case.arrays()[1].dtype == np.int64
+    big = small(
+        target="{values: [0, 1, 70000.5, 1]}",
+        extra="    dtype: float16\n    expect_error: x\n",
+    )
+    (msg,) = errors_of(write_yaml(big))
+    assert msg.endswith(
+        "cases[0].target.values: 70000.5 overflows float16 (largest 65504); "
+        "write .inf or -.inf for an infinity"
+    )
+
+
+def test_an_empty_batch_is_a_value_case(write_yaml):
+    for target in ("{kind: index, seed: 2}", "{values: []}", "{kind: probs, seed: 2}"):
+        text = small(
+            shape="[0.0, 3]", target=target, extra="    matrix: {reduction: [none, mean, sum]}\n"
+        )
+        loaded = cases.load_file(write_yaml(text))
+        assert loaded[0].input_spec["shape"] == [0, 3]
+        assert isinstance(loaded[0].input_spec["shape"][0], int)
+        got = {}
+        for case in loaded:
+            x, t = case.arrays()
+            assert x.shape == (0, 3) and t.shape[0] == 0
+            expected = runner.expected_for(case, x, t)
+            assert not expected.problem
+            assert expected.values["grad"].shape == (0, 3)
+            got[case.params["reduction"]] = expected.values["loss"]
+        assert got["none"].shape == (0,)
+        assert np.isnan(got["mean"]) and got["sum"] == 0.0  # 0/0 and the empty sum
+    # only the batch dimension may be 0
+    for shape, field in (("[2, 0]", "shape[1]"), ("[2, 3, 0]", "shape[2]")):
+        (msg,) = errors_of(write_yaml(small(shape=shape, target="{kind: index, seed: 2}")))
+        assert msg.endswith(f"cases[0].input.{field}: 0 is less than the minimum of 1"), msg
+
+
+def test_the_shipped_error_file_marks_value_decisions_by_name():
+    loaded = cases.load_file(CASES / "cross_entropy_errors.yaml")
+    for case in loaded:
+        assert case.base_id.startswith("err-")
+        assert case.base_id.endswith("-value") == (case.expect_error is None), case.id
+        assert case.description or case.expect_error
