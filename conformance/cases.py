@@ -626,6 +626,12 @@ def _validate_case(
     if len(shape) < 2:
         check.fail(("input",), f"needs shape (N, C, d1, ..., dk); received shape={list(shape)}")
         return None
+    if 0 in shape[1:]:  # what the schema says for generated shapes, for literals too
+        check.fail(
+            ("input", "values"),
+            f"only the batch dimension N may be 0; received shape={list(shape)}",
+        )
+        return None
     size = math.prod(shape)
     if size > max_elements:
         check.fail(

@@ -310,6 +310,12 @@ def test_an_empty_batch_is_a_value_case(write_yaml):
     for shape, field in (("[2, 0]", "shape[1]"), ("[2, 3, 0]", "shape[2]")):
         (msg,) = errors_of(write_yaml(small(shape=shape, target="{kind: index, seed: 2}")))
         assert msg.endswith(f"cases[0].input.{field}: 0 is less than the minimum of 1"), msg
+    # a literal input says the same through its nesting: [[]] is N=1, C=0
+    lit = small(target="{values: [[]]}").replace("{shape: [4, 3], seed: 1}", "{values: [[]]}")
+    (msg,) = errors_of(write_yaml(lit))
+    assert msg.endswith(
+        "cases[0].input.values: only the batch dimension N may be 0; received shape=[1, 0]"
+    ), msg
 
 
 def test_the_shipped_error_file_marks_value_decisions_by_name():
