@@ -72,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     r.add_argument(
+        "--mode",
+        default="default",
+        help="execution modes, comma-separated: eager, jit (jax.jit), tf.function, "
+        "tf.function-xla, to_static (paddle.jit.to_static), compile (torch.compile); "
+        "'default' = " + ",".join(runner.DEFAULT_MODES) + "; 'all' = every mode",
+    )
+    r.add_argument(
         "-k",
         dest="keyword",
         default=None,
@@ -268,6 +275,26 @@ def _write_outputs(
     return summary, problems
 
 
+def _modes(text: str) -> list[str] | str:
+    """The modes ``--mode`` names, or why it names something else."""
+    available: dict[str, None] = {"eager": None}
+    for name in adapters.MODULES:
+        for entry in adapters.load(name).ENTRIES:
+            available.update(dict.fromkeys(sorted(entry.modes)))
+    words = [w.strip() for w in text.split(",") if w.strip()]
+    chosen: list[str] = []
+    for word in words:
+        if word == "default":
+            chosen.extend(runner.DEFAULT_MODES)
+        elif word == "all":
+            chosen.extend(available)
+        elif word in available:
+            chosen.append(word)
+        else:
+            return f"unknown mode {word!r} (allowed: default, all, {', '.join(available)})"
+    return list(dict.fromkeys(chosen)) or "--mode names no mode"
+
+
 def _run(args: argparse.Namespace) -> int:
     frameworks = list(dict.fromkeys(f.strip() for f in args.framework.split(",") if f.strip()))
     unknown = [f for f in frameworks if f not in adapters.MODULES]
@@ -276,6 +303,9 @@ def _run(args: argparse.Namespace) -> int:
             f"unknown framework {', '.join(unknown) or '(none)'} "
             f"(allowed: {', '.join(adapters.MODULES)})"
         )
+    modes = _modes(args.mode)
+    if isinstance(modes, str):
+        return _usage(modes)
     selected, known = _load(args.cases, args.max_elements, args.ledger)
     if args.keyword:
         selected = [c for c in selected if args.keyword.lower() in c.id.lower()]
@@ -298,6 +328,7 @@ def _run(args: argparse.Namespace) -> int:
             progress=_progress if show else None,
             stop=stop,
             ledger=known,
+            modes=modes,
         )
         summary, problems = _write_outputs(run_dir, environment, known)
     counts = ", ".join(f"{n} {v}" for v, n in summary["by_verdict"].items() if n)

@@ -33,6 +33,9 @@ from conformance.results import ResultsUnwritable, ResultWriter, Verdict, to_jso
 from conformance.supervisor import Cancelled, Lost, StartFailed, Worker, WorkerUnavailable
 
 FRAMEWORKS = ("torch", "tensorflow", "jax", "paddle")
+# Eager plus each framework's idiomatic compiled mode. torch.compile is left out by default:
+# 15 s for the first shape and ~3 s per new one on this 2-core CPU (see adapters/torch.py).
+DEFAULT_MODES = ("eager", "jit", "tf.function", "to_static")
 OUTPUTS = ("loss", "grad")
 SMALL = 64  # outputs up to this many elements are stored whole in the row
 
@@ -116,6 +119,7 @@ def _rows(
     case: Case,
     framework: str,
     entry: Entry,
+    mode: str,
     snippet: str,
     device: str,
     device_name: str,
@@ -134,7 +138,7 @@ def _rows(
         "device": device,
         "device_name": device_name,
         "dtype": case.dtype,
-        "mode": "eager",
+        "mode": mode,
         "params": case.params,
         "target_kind": case.target_kind,
         "input_shape": expected.input_shape,
@@ -284,7 +288,9 @@ def _serve_case(
                 return
         env = fw.worker.environment if fw.worker is not None else fw.environment
         device_name = str(env.get("device", device))
-        rows = _rows(case, fw.name, entry, fw.snippet, device, device_name, result, expected)
+        rows = _rows(
+            case, fw.name, entry, task.mode, fw.snippet, device, device_name, result, expected
+        )
         emit([ledger_.apply(fw.ledger, row, env) for row in rows])
 
 
@@ -326,8 +332,10 @@ class Session:
         start_timeout: float = 300.0,
         stop: threading.Event | None = None,
         ledger: Ledger | None = None,
+        modes: Sequence[str] = DEFAULT_MODES,
     ) -> None:
         self.frameworks, self.run_dir = list(frameworks), Path(run_dir)
+        self.modes = tuple(modes)
         self.device, self.timeout, self.start_timeout = device, timeout, start_timeout
         self.stop = stop or threading.Event()
         self.ledger = ledger or Ledger()
@@ -369,9 +377,11 @@ class Session:
                 fw,
                 case,
                 [
-                    (entry, _task(case, entry, x, target, self.device))
+                    (entry, _task(case, entry, x, target, self.device, mode))
                     for entry in fw.entries
                     if entry.loss == case.loss
+                    for mode in self.modes
+                    if mode in entry.modes
                 ],
                 expected,
                 self.device,
@@ -441,8 +451,11 @@ def run(
     progress: Callable[[int, int, str], None] | None = None,
     stop: threading.Event | None = None,
     ledger: Ledger | None = None,
+    modes: Sequence[str] = DEFAULT_MODES,
 ) -> dict[str, Any]:
     """Run every case on every framework's entries; rows go to ``run_dir/results.jsonl``.
+
+    Each entry runs in each of ``modes`` its framework has (eager, jax.jit, ...).
 
     Failing rows that an entry of ``ledger`` covers are written with the verdict ``known``.
     Setting ``stop`` (from a signal handler, say) ends the run between cases; starting
@@ -469,7 +482,9 @@ def run(
         start_timeout=start_timeout,
         stop=stop,
         ledger=ledger,
+        modes=modes,
     )
+    environment["modes"] = list(modes)
     with ResultWriter(run_dir) as writer:
         if progress:  # importing frameworks takes seconds; say so
             progress(0, len(cases), f"starting {', '.join(frameworks)}")
@@ -492,7 +507,9 @@ def run(
     return environment
 
 
-def _task(case: Case, entry: Entry, x: np.ndarray, target: np.ndarray, device: str) -> Task:
+def _task(
+    case: Case, entry: Entry, x: np.ndarray, target: np.ndarray, device: str, mode: str
+) -> Task:
     return Task(
         case_id=case.id,
         loss=case.loss,
@@ -502,6 +519,7 @@ def _task(case: Case, entry: Entry, x: np.ndarray, target: np.ndarray, device: s
         target_kind=case.target_kind,  # type: ignore[arg-type]  # validated by the schema
         params=dict(case.params, weight=case.weight()),
         device=device,
+        mode=mode,
     )
 
 

@@ -366,7 +366,7 @@ def real_rows(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, known in (("ledger", ledger.load_paths([CASES])), ("bare", ledger.Ledger())):
         run_dir = tmp_path_factory.mktemp(name)
-        runner.run(selected, run_dir, frameworks=frameworks, ledger=known)
+        runner.run(selected, run_dir, frameworks=frameworks, ledger=known, modes=("eager",))
         out[name] = results.load(run_dir)
     return out
 

@@ -86,6 +86,7 @@ class Entry:
     run: Run
     doc: str = ""
     profile: tuple[Declared, ...] = ()
+    modes: frozenset[str] = frozenset({"eager"})
 
 
 def used_params(task: Task) -> set[str]:
@@ -121,4 +122,6 @@ def unsupported_reason(entry: Entry, task: Task) -> str | None:
     reduction = task.params.get("reduction", "mean")
     if reduction not in entry.reductions:
         return f"{entry.api} cannot express reduction={reduction!r}"
+    if task.mode not in entry.modes:
+        return f"{entry.api} has no {task.mode!r} mode (has: {', '.join(sorted(entry.modes))})"
     return None

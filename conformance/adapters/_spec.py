@@ -130,7 +130,13 @@ class Spec:
 
 
 class Framework(Protocol):
-    """What an adapter provides to run specs: the only framework-specific code."""
+    """What an adapter provides to run specs: the only framework-specific code.
+
+    ``modes`` names the execution modes it runs (``eager`` first); ``value_and_grad`` runs
+    the task's ``mode`` (e.g. wraps the computation in ``jax.jit``).
+    """
+
+    modes: tuple[str, ...]
 
     def tensor(self, array: np.ndarray, task: Task) -> Any:
         """A constant framework tensor of ``array`` on the task's device."""
@@ -231,6 +237,7 @@ def entries(specs: tuple[Spec, ...], fw: Framework) -> tuple[Entry, ...]:
             run=lambda task, s=s: run(s, fw, task),  # type: ignore[misc]
             doc=s.doc,
             profile=s.profile,
+            modes=frozenset(fw.modes),
         )
         for s in specs
     )

@@ -69,7 +69,10 @@ def environment(device: str) -> dict[str, str]:
 
 
 class _Jax:
-    """Runs specs with JAX: arrays on the task's device, gradients by ``jax.value_and_grad``."""
+    """Runs specs with JAX: arrays on the task's device, gradients by ``jax.value_and_grad``;
+    ``jit`` compiles the whole value-and-grad with ``jax.jit``."""
+
+    modes: tuple[str, ...] = ("eager", "jit")
 
     def tensor(self, array: np.ndarray, task: Task) -> Any:
         jax = _jax()
@@ -100,7 +103,10 @@ class _Jax:
             # For reduction="none" the gradient is that of the sum (a cotangent of ones).
             return jnp.sum(loss), loss
 
-        (_, loss), grad = jax.value_and_grad(total, has_aux=True)(x)
+        step = jax.value_and_grad(total, has_aux=True)
+        if task.mode == "jit":
+            step = jax.jit(step)
+        (_, loss), grad = step(x)
         return {"loss": np.asarray(loss), "grad": np.asarray(grad)}
 
 

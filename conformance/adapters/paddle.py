@@ -64,7 +64,10 @@ def _place(task: Task) -> Any:
 
 
 class _Paddle:
-    """Runs specs with Paddle (dynamic graph): tensors on the task's place, ``backward``."""
+    """Runs specs with Paddle (dynamic graph): tensors on the task's place, ``backward``;
+    ``to_static`` converts the loss computation with ``paddle.jit.to_static``."""
+
+    modes: tuple[str, ...] = ("eager", "to_static")
 
     def tensor(self, array: np.ndarray, task: Task) -> Any:
         import paddle
@@ -86,7 +89,7 @@ class _Paddle:
         import paddle
 
         x = paddle.to_tensor(task.input, place=_place(task), stop_gradient=False)
-        loss = loss_of(x)
+        loss = paddle.jit.to_static(loss_of)(x) if task.mode == "to_static" else loss_of(x)
         # For reduction="none" the gradient is that of the sum (a cotangent of ones).
         loss.sum().backward()
         # Returned as is: with soft_label=True and reduction='none' Paddle keeps the class

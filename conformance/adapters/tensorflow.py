@@ -84,7 +84,11 @@ def _classes_last(ndim: int) -> list[int] | None:
 
 
 class _TensorFlow:
-    """Runs specs with TensorFlow/Keras: constants on the task's device, ``GradientTape``."""
+    """Runs specs with TensorFlow/Keras: constants on the task's device, ``GradientTape``;
+    ``tf.function`` traces the loss-and-gradient step into a graph, ``tf.function-xla``
+    compiles it with XLA (``jit_compile=True``)."""
+
+    modes: tuple[str, ...] = ("eager", "tf.function", "tf.function-xla")
 
     def tensor(self, array: np.ndarray, task: Task) -> Any:
         import tensorflow as tf
@@ -109,14 +113,18 @@ class _TensorFlow:
     def value_and_grad(self, task: Task, loss_of: Callable[[Any], Any]) -> dict[str, np.ndarray]:
         import tensorflow as tf
 
-        with tf.device(_device(task)):
-            x = tf.constant(task.input)
+        def step(x: Any) -> tuple[Any, Any]:
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 loss = loss_of(x)
                 # For reduction="none" the gradient is that of the sum (a cotangent of ones).
                 total = tf.reduce_sum(loss)
-            grad = tape.gradient(total, x)
+            return loss, tape.gradient(total, x)
+
+        if task.mode != "eager":
+            step = tf.function(step, jit_compile=task.mode == "tf.function-xla")
+        with tf.device(_device(task)):
+            loss, grad = step(tf.constant(task.input))
         if grad is None:
             raise RuntimeError("tf.GradientTape returned no gradient for the input")
         return {"loss": np.asarray(loss.numpy()), "grad": np.asarray(grad.numpy())}

@@ -122,7 +122,10 @@ def cross_entropy(
             loss, scale = np.asarray(np.sum(per_elem) / denom), 1.0 / denom
         big_a = np.sum(a, axis=1, keepdims=True)
         if opt["target_sum"] == "assumed_one":  # softmax - target: as if sum_c t'_c == 1
-            mass = np.sum(ts, axis=1, keepdims=True)
-            big_a = np.where(mass != 0, big_a / mass, big_a)
+            if weight is None:  # literally p - t': a NaN target spoils only its own class
+                big_a = np.where(valid, 1.0, 0.0)
+            else:
+                mass = np.sum(ts, axis=1, keepdims=True)
+                big_a = np.where(mass != 0, big_a / mass, big_a)
         grad = np.where(valid, scale * (big_a * p - a), 0.0)
     return {"loss": np.asarray(loss, dtype=np.float64), "grad": grad}
