@@ -138,6 +138,36 @@ def _parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="re-render report.html from a run directory")
     rep.add_argument("run_dir", type=Path)
+
+    fz = sub.add_parser(
+        "fuzz",
+        help="search random valid cases for failures no profile or ledger entry explains",
+    )
+    fz.add_argument(
+        "--budget",
+        type=_seconds,
+        default=300.0,
+        help="seconds of search, not counting the workers' start (default 300)",
+    )
+    fz.add_argument("--seed", type=int, default=0, help="seed of the search (default 0)")
+    fz.add_argument(
+        "--framework",
+        default=",".join(runner.FRAMEWORKS),
+        help="comma-separated subset of: " + ", ".join(adapters.MODULES),
+    )
+    fz.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="where findings are saved (default: reports/fuzz-<UTC timestamp>)",
+    )
+    fz.add_argument(
+        "--cases",
+        nargs="+",
+        default=["cases"],
+        metavar="PATH",
+        help="where the known-divergence ledger is read from (default: cases)",
+    )
     return p
 
 
@@ -432,9 +462,58 @@ def _report(args: argparse.Namespace) -> int:
     return EXIT_USAGE if failures else EXIT_OK
 
 
+def _fuzz(args: argparse.Namespace) -> int:
+    """Search for unexplained failures (conformance/fuzz.py); 1 when one was saved."""
+    try:
+        from conformance import fuzz
+    except ImportError as exc:  # hypothesis is a test dependency, not a core one
+        return _usage(f"conformance fuzz needs hypothesis (pip install hypothesis): {exc}")
+    frameworks = list(dict.fromkeys(f.strip() for f in args.framework.split(",") if f.strip()))
+    unknown = [f for f in frameworks if f not in adapters.MODULES]
+    if unknown or not frameworks:
+        return _usage(
+            f"unknown framework {', '.join(unknown) or '(none)'} "
+            f"(allowed: {', '.join(adapters.MODULES)})"
+        )
+    known = ledger_.load_paths(_files(args.cases))
+    out = args.out or fuzz.default_out_dir(Path("reports"))
+    problem = fuzz.prepare_out_dir(out)
+    if problem:
+        return _usage(problem)
+    print(f"fuzzing {', '.join(frameworks)} for {args.budget:g} s (seed {args.seed}) into {out}")
+    stop, received = threading.Event(), list[int]()
+    with _stop_on_signals(stop, received):
+        summary = fuzz.fuzz(
+            frameworks,
+            out,
+            budget=args.budget,
+            seed=args.seed,
+            ledger=known,
+            stop=stop,
+            on_finding=lambda finding: print(finding.line(), flush=True),
+        )
+    findings = summary["findings"]
+    print(
+        f"{summary['examples']} examples in {summary['seconds']:g} s "
+        f"({summary['shrink_examples']} of them shrinking), {summary['rounds']} round(s): "
+        + (f"{len(findings)} finding(s) saved" if findings else "no unexplained failing row")
+        + f"; summary: {out / fuzz.FUZZ_FILE}"
+    )
+    if summary["stopped"] == "interrupted":
+        print("interrupted: the findings so far are saved", file=sys.stderr)
+        return EXIT_TERMINATED if signal.SIGTERM in received else EXIT_INTERRUPTED
+    return EXIT_FAILING if findings else EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"run": _run, "validate": _validate, "list": _list, "report": _report}
+    handler = {
+        "run": _run,
+        "validate": _validate,
+        "list": _list,
+        "report": _report,
+        "fuzz": _fuzz,
+    }
     try:
         return handler[args.command](args)
     except cases.CaseErrors as exc:
