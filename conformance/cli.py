@@ -499,6 +499,11 @@ def _fuzz(args: argparse.Namespace) -> int:
         + (f"{len(findings)} finding(s) saved" if findings else "no unexplained failing row")
         + f"; summary: {out / fuzz.FUZZ_FILE}"
     )
+    if summary["not_saved"]:
+        print(
+            f"{len(summary['not_saved'])} more signature(s) seen but not saved (at most "
+            f"{fuzz.MAX_FINDINGS} files per run); fuzz.json lists them under not_saved"
+        )
     if summary["stopped"] == "interrupted":
         print("interrupted: the findings so far are saved", file=sys.stderr)
         return EXIT_TERMINATED if signal.SIGTERM in received else EXIT_INTERRUPTED

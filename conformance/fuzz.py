@@ -113,9 +113,10 @@ def _log_uniform(low: float, high: float) -> st.SearchStrategy[float]:
 
 
 def case_dicts(
-    loss: str = "cross_entropy", *, extremes: bool = True
+    loss: str | None = None, *, extremes: bool = True
 ) -> st.SearchStrategy[dict[str, Any]]:
-    """Case dicts for ``loss``, in case-file structure (no ``matrix``; one dtype).
+    """Case dicts for ``loss`` (default: any loss a case file may name), in case-file
+    structure (no ``matrix``; one dtype), with the parameters and target kinds the loss takes.
 
     Shapes (N, C, d1, ..., dk): N 1..4, C 1..8 and sometimes up to 40, 0..3 spatial
     dimensions of size 1..4. Inputs are seeded normal or uniform logits with a scale from
@@ -125,16 +126,18 @@ def case_dicts(
     ``extremes=False`` keeps to float32/float64, scales 0.1..10, no offsets and finite
     literals (for tests that must not meet overflow).
     """
-    spec = oracle.LOSSES[loss]
+    losses = [loss] if loss else [name for name in schema.LOSSES if name in oracle.LOSSES]
     dtypes = _DTYPES if extremes else _TAME_DTYPES
     scales = _SCALES if extremes else _TAME_SCALES
 
     @st.composite
     def draw_case(draw: st.DrawFn) -> dict[str, Any]:
+        name = draw(st.sampled_from(losses))
+        spec = oracle.LOSSES[name]
         n = draw(st.integers(1, 4))
         c = draw(st.integers(1, 8) | st.integers(9, 40))
         shape = [n, c, *draw(st.lists(st.integers(1, 4), max_size=3))]
-        raw: dict[str, Any] = {"id": "fuzz", "loss": loss, "dtype": draw(st.sampled_from(dtypes))}
+        raw: dict[str, Any] = {"id": "fuzz", "loss": name, "dtype": draw(st.sampled_from(dtypes))}
         raw["input"] = _draw_input(draw, shape, scales, extremes)
         kind = draw(st.sampled_from(spec.target_kinds))
         target: dict[str, Any] = {"kind": kind}
@@ -600,6 +603,8 @@ class Fuzzer:
             "stopped": self.stopped,
             "signatures_seen": len(self.seen),
             "findings": [f.summary() for f in self.findings],
+            # Seen, but neither saved nor shown by a saved case (beyond max_findings).
+            "not_saved": [str(s) for s in sorted(set(self.seen) - self.done)],
             "environment": self.environment,
         }
         text = json.dumps(summary, indent=2, default=str, allow_nan=False)

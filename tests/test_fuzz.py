@@ -102,6 +102,42 @@ def test_a_failure_is_shrunk_to_its_minimal_case_and_saved(tmp_path):
     on_disk = json.loads((tmp_path / fuzz.FUZZ_FILE).read_text(encoding="utf-8"))
     assert on_disk["findings"][0]["file"] == finding["file"]
     assert on_disk["seed"] == 0 and on_disk["examples"] > finding["shrink_examples"] > 0
+    assert on_disk["not_saved"] == []
+
+
+def _row(framework: str, api: str, verdict: str, reason: str) -> dict[str, Any]:
+    return {
+        "framework": framework,
+        "api": api,
+        "output": "loss",
+        "verdict": verdict,
+        "reason": reason,
+    }
+
+
+def test_one_defect_in_two_apis_of_a_framework_is_one_file(tmp_path):
+    def judge(case: cases.Case) -> list[dict[str, Any]]:
+        verdict = "mismatch" if case.arrays()[0].shape[1] >= 2 else "pass"
+        return [_row("syn", api, verdict, "wrong") for api in ("syn.functional", "syn.Module")]
+
+    summary = fuzz.Fuzzer(judge, tmp_path, budget=60.0, max_findings=1).run()
+    (finding,) = summary["findings"]
+    assert {finding["signature"], *finding["also"]} == {
+        "syn.functional mismatch: wrong",
+        "syn.Module mismatch: wrong",
+    }
+    assert summary["not_saved"] == []
+
+
+def test_the_number_of_saved_files_is_bounded(tmp_path):
+    def judge(case: cases.Case) -> list[dict[str, Any]]:  # a new defect for every C
+        c = case.arrays()[0].shape[1]
+        return [_row(f"fw{c}", f"fw{c}.cross_entropy", "error", "boom")]
+
+    summary = fuzz.Fuzzer(judge, tmp_path, budget=60.0, max_findings=3).run()
+    assert summary["stopped"] == "max-findings"
+    assert len(summary["findings"]) == 3
+    assert len(list(tmp_path.glob("found-*.yaml"))) == 3
 
 
 def test_stopping_keeps_what_was_found(tmp_path):
