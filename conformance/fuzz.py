@@ -496,6 +496,7 @@ class Fuzzer:
             raise
 
     def _finish(self, sig: Signature, raw: dict[str, Any], *, shrunk: bool, note: str = "") -> None:
+        shrinking = self.shrink_examples - self._target_shrink_start if sig == self._target else 0
         self.done.add(sig)
         self._target = None
         finding = Finding(
@@ -504,7 +505,7 @@ class Fuzzer:
             raw=copy.deepcopy(raw),
             shrunk=shrunk,
             found_after=self.seen[sig].first if sig in self.seen else self.examples,
-            shrink_examples=self.shrink_examples - self._target_shrink_start,
+            shrink_examples=shrinking,
             note=note,
         )
         self._save(finding)

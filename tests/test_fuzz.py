@@ -161,6 +161,7 @@ def test_stopping_keeps_what_was_found(tmp_path):
     assert len(calls) == failing[0] + 5 + 1  # the example in flight ends it; 1 re-run to save
     (finding,) = summary["findings"]
     assert not finding["shrunk"] and finding["note"] == "shrinking cut short"
+    assert finding["shrink_examples"] == 5  # the calls after the first failing one
     assert _load_saved(finding["file"])["dtype"] == "float64"
     assert (tmp_path / "found-1.yaml").exists()
 
