@@ -31,7 +31,7 @@ import jsonschema
 import numpy as np
 import yaml
 
-from conformance import schema
+from conformance import oracle, schema
 
 __all__ = [
     "DEFAULT_MAX_ELEMENTS",
@@ -118,7 +118,7 @@ class Case:
         probabilities in the case dtype. An error case may give class labels that are not
         whole numbers (2.5, NaN); those stay floats in the case dtype, as a user would pass
         them (target_kind is still "index")."""
-        x = _make_input(self.input_spec, self.dtype)
+        x = _make_input(self.input_spec, self.dtype, oracle.LOSSES[self.loss].input_kind)
         return x, _make_target(self.target_spec, self.target_kind, x, self.params, self.dtype)
 
     def weight(self) -> np.ndarray | None:
@@ -643,6 +643,8 @@ def _validate_case(
     spatial = (shape[0], *shape[2:])
     expect_error = "expect_error" in raw
     params = raw.get("params", {})
+    if not _check_loss_params(raw, check):
+        return None
     if "weight" in params and not _check_weight(
         params["weight"], classes, shape, dtypes, expect_error, check
     ):
@@ -651,11 +653,13 @@ def _validate_case(
         kind = str(tgt["kind"])
         if kind == "probs" and "ignore_share" in tgt:
             check.fail(("target", "ignore_share"), "only index targets can be ignored")
-        return shape, kind
+        return (shape, kind) if _check_target_kind(raw, kind, check) else None
     t = _literal(tgt["values"], check, ("target", "values"))
     if t is None:
         return None
     kind = tgt.get("kind") or ("probs" if t.shape == shape else "index")
+    if not _check_target_kind(raw, kind, check):
+        return None
     if kind == "probs":
         _check_range(t, dtypes, check, ("target", "values"))
         if t.shape != shape and not expect_error:
@@ -930,7 +934,37 @@ def get(path: str | Path, case_id: str) -> Case:
 # ---------------------------------------------------------------- array generation
 
 
-def _make_input(spec: dict[str, Any], dtype: str) -> np.ndarray:
+def _check_loss_params(raw: dict[str, Any], check: _Check) -> bool:
+    """The parameters (and matrix axes) a case gives must be ones its loss declares."""
+    declared = oracle.LOSSES[raw["loss"]]
+    allowed = {*declared.params, "reduction"}
+    ok = True
+    for where in ("params", "matrix"):
+        for name in raw.get(where, {}):
+            if name != "dtype" and name not in allowed:
+                check.fail(
+                    (where, name),
+                    f"{raw['loss']} has no parameter {name!r} "
+                    f"(its parameters: {', '.join(sorted(allowed))})",
+                )
+                ok = False
+    return ok
+
+
+def _check_target_kind(raw: dict[str, Any], kind: str, check: _Check) -> bool:
+    kinds = oracle.LOSSES[raw["loss"]].target_kinds
+    if kind in kinds:
+        return True
+    check.fail(
+        ("target",),
+        f"{raw['loss']} takes {' or '.join(kinds)} targets; received {kind} targets",
+    )
+    return False
+
+
+def _make_input(spec: dict[str, Any], dtype: str, kind: str = "logits") -> np.ndarray:
+    """The input in the case dtype: literal values as written, or a seeded draw turned into
+    what the loss takes (``log_probs``: log_softmax over the class axis, in float64)."""
     if "values" in spec:
         literal: np.ndarray = np.asarray(spec["values"], dtype=np.float64).astype(dtype)
         return literal
@@ -941,8 +975,11 @@ def _make_input(spec: dict[str, Any], dtype: str) -> np.ndarray:
         values = rng.uniform(-scale, scale, size=shape)
     else:
         values = rng.normal(0.0, scale, size=shape)
+    values = values + float(spec.get("offset", 0.0))
+    if kind == "log_probs" and values.size:
+        values = oracle.log_softmax(values, axis=1)
     with np.errstate(over="ignore"):  # a scale beyond the dtype's range gives ±inf, as asked
-        return (values + float(spec.get("offset", 0.0))).astype(dtype)
+        return values.astype(dtype)
 
 
 def _make_target(

@@ -417,7 +417,10 @@ def _list(args: argparse.Namespace) -> int:
                     f"{name:<11} {e.api:<55} loss={e.loss} targets={','.join(sorted(e.targets))}"
                     f" params={','.join(sorted(e.params)) or '-'}"
                     f" reductions={','.join(sorted(e.reductions))}"
+                    f" modes={','.join(sorted(e.modes))}"
                 )
+            for loss, reason in getattr(module, "OUT_OF_SCOPE", ()):
+                print(f"{name:<11} {'(none)':<55} loss={loss} out of scope: {reason}")
         return EXIT_OK
     for case in _load(args.paths, cases.DEFAULT_MAX_ELEMENTS)[0]:
         print(f"{case.id}\t{case.file}:{case.line}")

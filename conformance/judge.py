@@ -32,7 +32,7 @@ __all__ = ["Diagnoser", "Diagnosis"]
 
 Choices = tuple[tuple[str, str], ...]  # sorted (option, choice) pairs: a cache key
 COMPARISON_OPTIONS = frozenset({"precision"})
-DIAGNOSABLE = {"cross_entropy": variants.cross_entropy}
+DIAGNOSABLE = {"cross_entropy": variants.cross_entropy, "nll_loss": variants.nll_loss}
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,13 @@ class Diagnosis:
     choices: dict[str, str]
     declared: bool
     sources: tuple[str, ...] = ()
+    # Other alternatives that reproduce the numbers just as well (e.g. on an all-ignored
+    # batch both "divide by all elements" and "empty mean is 0" give 0).
+    also: tuple[dict[str, str], ...] = ()
 
     @property
     def explanation(self) -> str:
-        return opts.describe(self.choices)
+        return " or ".join(opts.describe(c) for c in (self.choices, *self.also))
 
 
 class Diagnoser:
@@ -112,10 +115,14 @@ class Diagnoser:
             chosen = {d.option: d.choice for d in subset}
             if self.matches(output, got, magnitude, chosen):
                 return Diagnosis(chosen, declared=True, sources=tuple(d.source for d in subset))
+        found: list[dict[str, str]] = []
         for extra in _alternatives(self.loss, base):
-            chosen = {**base, **extra}
-            if self.matches(output, got, magnitude, chosen):
-                return Diagnosis(extra, declared=False)
+            if found and len(extra) > len(found[0]):
+                break  # a pair is only tried when no single alternative explains it
+            if self.matches(output, got, magnitude, {**base, **extra}):
+                found.append(extra)
+        if found:
+            return Diagnosis(found[0], declared=False, also=tuple(found[1:]))
         return Diagnosis({}, declared=False)
 
 

@@ -67,7 +67,7 @@ def expected_for(case: Case, x: np.ndarray, target: np.ndarray) -> Expected:
         return Expected(
             problem=f"oracle failed: {type(exc).__name__}: {exc}", input_shape=list(x.shape)
         )
-    per_element = x.shape[1]
+    per_element = x.shape[1] if spec.class_terms else 1
     reduced = x.size // x.shape[1] if case.params["reduction"] != "none" else 1
     n_terms = per_element * reduced
     return Expected(

@@ -425,3 +425,67 @@ def test_torch_passes_or_is_unsupported_on_these_cases(real_rows):
     torch_rows = frame[frame.framework == "torch"]
     assert set(torch_rows.verdict) <= {"pass", "expected-error"}
     assert "unsupported" in set(frame.verdict)  # e.g. tf.nn has no class weights
+
+
+# ---------------------------------------------------------------- nll_loss, declared in one place
+
+
+def test_nll_variant_at_canonical_choices_agrees_with_the_oracle():
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        n, c = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+        x = rng.normal(size=(n, c, 3))
+        y = rng.integers(0, c, size=(n, 3))
+        y[rng.random(y.shape) < 0.3] = -100
+        w = rng.random(c) + 0.1
+        for reduction in ("none", "mean", "sum"):
+            got = variants.nll_loss(x, y, weight=w, reduction=reduction)
+            want = oracle.nll_loss(x, y, weight=w, reduction=reduction)
+            np.testing.assert_allclose(got["loss"], want, rtol=1e-13)
+            np.testing.assert_allclose(
+                got["grad"], oracle.nll_loss_grad(x, y, weight=w, reduction=reduction)
+            )
+
+
+def test_every_alternative_that_explains_a_row_is_named():
+    y = np.full(4, -100)
+    d = Diagnoser(
+        "nll_loss",
+        X,
+        y,
+        {"weight": None, "ignore_index": -100, "reduction": "mean"},
+        dtype="float64",
+        n_terms=4,
+        factor=1.0,
+    )
+    found = d.diagnose("loss", np.asarray(0.0), np.asarray(0.0), [])
+    assert "index_mean=elements" in found.explanation
+    assert "empty_mean=zero" in found.explanation
+
+
+def test_the_seed_nll_example():
+    x = np.log(np.array([[0.18, 0.18, 0.64]]))
+    assert float(oracle.nll_loss(x, np.array([2]))) == pytest.approx(0.44628710262841953)
+
+
+def test_a_case_may_only_give_its_loss_parameters_and_target_kinds(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "cases:\n"
+        "  - id: a\n    loss: nll_loss\n    input: {shape: [4, 3], seed: 1}\n"
+        "    target: {kind: index, seed: 2}\n    params: {label_smoothing: 0.1}\n"
+        "  - id: b\n    loss: nll_loss\n    input: {shape: [4, 3], seed: 1}\n"
+        "    target: {kind: probs, seed: 2}\n"
+    )
+    assert cli.main(["validate", str(path)]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "c.yaml:6: cases[0].params.label_smoothing: nll_loss has no parameter" in err
+    assert "c.yaml:10: cases[1].target: nll_loss takes index targets; received probs" in err
+
+
+def test_generated_nll_inputs_are_log_probabilities():
+    (case,) = [
+        c for c in cases.load_paths([CASES]) if c.id == "nll-hard-2d[reduction=mean,dtype=float64]"
+    ]
+    x, _ = case.arrays()
+    np.testing.assert_allclose(np.exp(x).sum(axis=1), 1.0, rtol=1e-12)

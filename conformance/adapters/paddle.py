@@ -45,6 +45,11 @@ print("loss", loss.numpy(), "grad", input.grad.numpy(), sep="\\n")
 def environment(device: str) -> dict[str, str]:
     import paddle
 
+    # Paddle's C++ signal handlers print a traceback on SIGABRT/SIGSEGV; after heap
+    # corruption (nll_loss with ignore_index >= C) that handler deadlocks in malloc and the
+    # worker hangs until the call timeout instead of dying at once. Without them a crash is
+    # reported as `crashed` within milliseconds (documented API, no effect on results).
+    paddle.disable_signal_handler()
     env = {"paddle": paddle.__version__, "paddle_commit": str(paddle.version.commit)}
     if device == "gpu":
         if not paddle.device.is_compiled_with_cuda():
@@ -137,7 +142,7 @@ _PROFILE = (
 )
 
 _BOTH = frozenset({"index", "probs"})
-SPECS = (
+SPECS: tuple[Spec, ...] = (
     Spec(
         "paddle.nn.functional.cross_entropy",
         "cross_entropy",
@@ -154,6 +159,29 @@ SPECS = (
         kwargs=_CE_KWARGS,
         form="class",
         profile=_PROFILE,
+    ),
+)
+# nll_loss takes channel-first input ([N, C] or [N, C, d1, ...]); no axis argument.
+_NLL_KWARGS = (
+    Kw("weight", Tensor("weight")),
+    Kw("ignore_index", Param("ignore_index")),
+    Kw("reduction", Param("reduction")),
+)
+SPECS += (
+    Spec(
+        "paddle.nn.functional.nll_loss",
+        "nll_loss",
+        frozenset({"index"}),
+        args=(Tensor("input"), Tensor("target")),
+        kwargs=_NLL_KWARGS,
+    ),
+    Spec(
+        "paddle.nn.NLLLoss",
+        "nll_loss",
+        frozenset({"index"}),
+        args=(Tensor("input"), Tensor("target")),
+        kwargs=_NLL_KWARGS,
+        form="class",
     ),
 )
 ENTRIES = entries(SPECS, _Paddle())

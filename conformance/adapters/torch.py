@@ -91,7 +91,7 @@ _CE_KWARGS = (
 )
 _BOTH = frozenset({"index", "probs"})
 
-SPECS = (
+SPECS: tuple[Spec, ...] = (
     Spec(
         "torch.nn.functional.cross_entropy",
         "cross_entropy",
@@ -105,6 +105,28 @@ SPECS = (
         _BOTH,
         args=(Tensor("input"), Tensor("target")),
         kwargs=_CE_KWARGS,
+        form="class",
+    ),
+)
+_NLL_KWARGS = (
+    Kw("weight", Tensor("weight")),
+    Kw("ignore_index", Param("ignore_index")),
+    Kw("reduction", Param("reduction")),
+)
+SPECS += (
+    Spec(
+        "torch.nn.functional.nll_loss",
+        "nll_loss",
+        frozenset({"index"}),
+        args=(Tensor("input"), Tensor("target")),
+        kwargs=_NLL_KWARGS,
+    ),
+    Spec(
+        "torch.nn.NLLLoss",
+        "nll_loss",
+        frozenset({"index"}),
+        args=(Tensor("input"), Tensor("target")),
+        kwargs=_NLL_KWARGS,
         form="class",
     ),
 )

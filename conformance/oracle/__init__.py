@@ -49,6 +49,13 @@ class LossOracle(NamedTuple):
     arguments as ``grad``) -> (loss_mag, grad_mag). ``params`` names the keyword arguments
     the loss accepts (a runner passes only those); ``target_kinds`` says which target kinds
     ("index": integer class indices, "probs": float probabilities) it defines.
+    ``input_kind`` says what the input holds, and so how a case generates it from its seeded
+    normal draw: "logits" (as drawn), "log_probs" (log_softmax over the class axis).
+    ``class_terms``: whether one output element reduces over the C classes (the tolerance
+    counts the terms reduced).
+
+    This table is the one place a loss is declared: the case schema's ``loss`` values, the
+    parameters a case may give it, and its target kinds are derived from it.
     """
 
     value: Callable[..., Any]
@@ -56,6 +63,8 @@ class LossOracle(NamedTuple):
     magnitude: Callable[..., Any]
     params: tuple[str, ...]
     target_kinds: tuple[str, ...]
+    input_kind: str = "logits"
+    class_terms: bool = True
 
 
 _CLASS_PARAMS = ("weight", "ignore_index", "reduction")
@@ -68,5 +77,13 @@ LOSSES: dict[str, LossOracle] = {
         (*_CLASS_PARAMS, "label_smoothing"),
         ("index", "probs"),
     ),
-    "nll_loss": LossOracle(nll_loss, nll_loss_grad, nll_loss_magnitude, _CLASS_PARAMS, ("index",)),
+    "nll_loss": LossOracle(
+        nll_loss,
+        nll_loss_grad,
+        nll_loss_magnitude,
+        _CLASS_PARAMS,
+        ("index",),
+        input_kind="log_probs",
+        class_terms=False,
+    ),
 }

@@ -43,13 +43,14 @@ class Option:
 
 
 _CE = frozenset({"cross_entropy"})
+_CE_NLL = frozenset({"cross_entropy", "nll_loss"})
 
 OPTIONS: dict[str, Option] = {
     o.name: o
     for o in (
         Option(
             "index_mean",
-            _CE,
+            _CE_NLL,
             "weights",
             {
                 "weights": "a mean over class-index targets divides by the sum of the applied "
@@ -74,7 +75,7 @@ OPTIONS: dict[str, Option] = {
         ),
         Option(
             "empty_mean",
-            _CE,
+            _CE_NLL,
             "nan",
             {
                 "nan": "a mean over no valid targets (all ignored, or zero total weight) is NaN",
@@ -134,7 +135,7 @@ OPTIONS: dict[str, Option] = {
         ),
         Option(
             "none_shape",
-            _CE,
+            _CE_NLL,
             "squeezed",
             {
                 "squeezed": "reduction 'none' returns shape (N, d1, ..., dk)",
@@ -143,7 +144,7 @@ OPTIONS: dict[str, Option] = {
         ),
         Option(
             "precision",
-            _CE,
+            _CE_NLL,
             "case",
             {
                 "case": "computes in the case dtype (or wider)",

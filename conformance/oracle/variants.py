@@ -34,7 +34,7 @@ from conformance.oracle import _common as cm
 from conformance.oracle._common import F64
 from conformance.oracle.options import canonical
 
-__all__ = ["MAX_ELEMENTS", "cross_entropy"]
+__all__ = ["MAX_ELEMENTS", "cross_entropy", "nll_loss"]
 
 MAX_ELEMENTS = 2**22  # dense (N, C, ...) float64 arrays: a few times 32 MiB at most
 _CLIP = -64.0
@@ -128,4 +128,45 @@ def cross_entropy(
                 mass = np.sum(ts, axis=1, keepdims=True)
                 big_a = np.where(mass != 0, big_a / mass, big_a)
         grad = np.where(valid, scale * (big_a * p - a), 0.0)
+    return {"loss": np.asarray(loss, dtype=np.float64), "grad": grad}
+
+
+def nll_loss(
+    input: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    weight: npt.ArrayLike | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    choices: Mapping[str, str] | None = None,
+) -> dict[str, F64]:
+    """{"loss": ..., "grad": ...} of nll_loss (l_i = -w_{y_i} x_{i, y_i}) under ``choices``:
+    the mean's denominator (``index_mean``), the empty mean (``empty_mean``), the shape of
+    'none' (``none_shape``)."""
+    opt: dict[str, Any] = {**canonical("nll_loss"), **(choices or {})}
+    cm.check_reduction(reduction)
+    x = cm.check_input(input)
+    w = cm.check_weight(weight, x.shape[1])
+    tgt = cm.parse_target(target, x.shape, ignore_index, allow_probs=False)
+    assert tgt.indices is not None
+    w_y = np.where(tgt.valid, w[tgt.indices], 0.0)
+    x_y = np.take_along_axis(x, tgt.indices[:, None], axis=1)[:, 0]
+    per_elem = np.where(tgt.valid, -w_y * x_y, 0.0)
+    denom = {
+        "weights": float(np.sum(w_y)),
+        "count": float(np.sum(tgt.valid)),
+        "elements": float(tgt.valid.size),
+        "batch": float(x.shape[0]),
+    }[opt["index_mean"]]
+    scale: F64 | float = 1.0
+    if reduction == "none":
+        loss = per_elem[:, None] if opt["none_shape"] == "keepdim" else per_elem
+    elif reduction == "sum":
+        loss = np.asarray(np.sum(per_elem))
+    elif denom == 0:
+        loss, scale = np.asarray(np.nan if opt["empty_mean"] == "nan" else 0.0), 0.0
+    else:
+        loss, scale = np.asarray(np.sum(per_elem) / denom), 1.0 / denom
+    grad = np.zeros_like(x)
+    np.put_along_axis(grad, tgt.indices[:, None], (-scale * w_y)[:, None], axis=1)
     return {"loss": np.asarray(loss, dtype=np.float64), "grad": grad}
