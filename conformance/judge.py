@@ -73,11 +73,21 @@ class Diagnoser:
     def outputs(self, choices: Mapping[str, str]) -> dict[str, np.ndarray] | None:
         """Loss and grad under ``choices`` (comparison-only options ignored), or None when
         the variant oracle has no value here (too large, or it raised)."""
+        narrowed = choices.get("precision") == "float32" and self.dtype == "float64"
         key = tuple(sorted((k, v) for k, v in choices.items() if k not in COMPARISON_OPTIONS))
+        key = (*key, ("precision", "float32")) if narrowed else key
         if key not in self._cache:
+            x, target, params = self.x, self.target, self.params
+            if narrowed:  # what a float32 computation sees: the inputs rounded to float32
+                x = x.astype(np.float32)
+                if target.dtype.kind == "f":
+                    target = target.astype(np.float32)
+                if params.get("weight") is not None:
+                    params = {**params, "weight": np.asarray(params["weight"], np.float32)}
+            computational = {k: v for k, v in key if k not in COMPARISON_OPTIONS}
             try:
                 self._cache[key] = DIAGNOSABLE[self.loss](
-                    self.x, self.target, **self.params, choices=dict(key)
+                    x, target, **params, choices=computational
                 )
             except (ValueError, FloatingPointError):
                 self._cache[key] = None
@@ -90,9 +100,13 @@ class Diagnoser:
         if values is None:
             return False
         want = values[output]
-        mag = np.asarray(magnitude)
+        mag = np.asarray(magnitude, dtype=np.float64)
         if mag.shape != want.shape:
             mag = mag.reshape(want.shape) if mag.size == want.size else np.abs(want)
+        # The canonical error scale can be 0 where the alternative has a value (a NaN
+        # canonical mean has magnitude 0): never scale below the alternative's own size.
+        with np.errstate(invalid="ignore"):
+            mag = np.fmax(mag, np.abs(want))
         dtype = "float32" if choices.get("precision") == "float32" else self.dtype
         if dtype == "float32" and self.dtype == "float16":
             dtype = "float16"  # a wider compute dtype never loosens a narrower case

@@ -359,3 +359,13 @@ def test_property_size_one_axes_change_only_the_shape_verdict(case, data, noise)
     assert both.passed == plain.passed
     for name in _FIGURES:
         assert getattr(both, name) == getattr(plain, name), name
+
+
+def test_an_overflow_to_inf_in_the_case_dtype_is_the_correctly_rounded_answer():
+    e = np.array([86313.0, 1.0])  # a float16 sum beyond 65504 rounds to +Inf
+    got = np.array([np.inf, 1.0], dtype=np.float16)
+    r = compare(got, e, np.abs(e), dtype="float16", n_terms=4)
+    assert r.passed, r.reason
+    assert "beyond the float16 range" in r.reason
+    wrong = np.array([-np.inf, 1.0], dtype=np.float16)
+    assert not compare(wrong, e, np.abs(e), dtype="float16", n_terms=4).passed

@@ -489,3 +489,16 @@ def test_generated_nll_inputs_are_log_probabilities():
     ]
     x, _ = case.arrays()
     np.testing.assert_allclose(np.exp(x).sum(axis=1), 1.0, rtol=1e-12)
+
+
+def test_a_float32_computation_is_judged_on_float32_rounded_inputs():
+    x = np.array([[-1000.3, -1001.7, -999.9], [0.1, 2.0, -1.0]])
+    y = np.array([0, 1])
+    rounded = x.astype(np.float32).astype(np.float64)
+    got = oracle.cross_entropy(rounded, y).astype(np.float32)  # what float32 code computes
+    d = _diagnoser(x, y)
+    declared = [Declared("precision", "float32", "https://example.org/floatx")]
+    canonical = oracle.cross_entropy(x, y)
+    assert not np.isclose(float(got), float(canonical), rtol=1e-7)  # the inputs moved
+    found = d.diagnose("loss", got, np.abs(canonical), declared)
+    assert found.declared and found.choices == {"precision": "float32"}
