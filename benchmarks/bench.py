@@ -58,6 +58,32 @@ def bench_frameworks(frameworks: list[str]) -> None:
         )
 
 
+def bench_together(frameworks: list[str]) -> None:
+    """The default run (all frameworks at once, default modes) against its floor: the
+    slowest framework's own import plus the time spent in its calls."""
+    selected = cases.load_paths([ROOT / "cases"])
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        env = runner.run(selected, Path(tmp), frameworks=frameworks)
+        wall = time.perf_counter() - started
+        frame = results.load(Path(tmp))
+    loss_rows = frame[(frame.output == "loss") & frame.call.notna()]
+    floors = {
+        fw: float(env[fw].get("start_seconds", 0.0))
+        + float(loss_rows[loss_rows.framework == fw].seconds.astype(float).sum())
+        for fw in frameworks
+        if "skipped" not in env.get(fw, {})
+    }
+    slowest = max(floors, key=floors.__getitem__)
+    print(
+        f"\ndefault run, {', '.join(frameworks)} together, modes {', '.join(env['modes'])}: "
+        f"{len(frame)} rows\n"
+    )
+    print("| wall s | floor s (slowest framework: import + its calls) | wall / floor |")
+    print("|---|---|---|")
+    print(f"| {wall:.1f} | {floors[slowest]:.1f} ({slowest}) | {wall / floors[slowest]:.2f} |")
+
+
 def bench_oracle() -> None:
     rng = np.random.default_rng(0)
     shape = (2, 19, 512, 1024)
@@ -91,7 +117,9 @@ def main() -> None:
     p.add_argument("--frameworks", default=",".join(runner.FRAMEWORKS))
     p.add_argument("--big", action="store_true", help="also time the oracle on 2×19×512×1024")
     args = p.parse_args()
-    bench_frameworks([f for f in args.frameworks.split(",") if f])
+    frameworks = [f for f in args.frameworks.split(",") if f]
+    bench_frameworks(frameworks)
+    bench_together(frameworks)
     if args.big:
         bench_oracle()
     print(json.dumps({"numpy": np.__version__}))

@@ -1,4 +1,4 @@
-"""Command line: ``conformance run | validate | list | report``.
+"""Command line: ``conformance run | validate | list | report | fuzz``.
 
 Exit status: 0 when every row is pass / unsupported / expected-error / skipped; 1 when any row
 is mismatch / error / no-error / crashed / timeout (or the results file could not be written
