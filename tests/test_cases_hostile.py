@@ -20,7 +20,7 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from conformance import cases, cli, runner
+from conformance import _yaml, cases, cli, runner
 
 # M, the issue's minimal valid file; edits below replace one piece of it.
 M = (
@@ -46,7 +46,7 @@ PARSERS = ["libyaml", "python"] if hasattr(yaml, "CSafeLoader") else ["python"]
 def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run the test with libyaml's parser (the default when present) and PyYAML's own."""
     if request.param == "python":
-        monkeypatch.setattr(cases, "_PARSER", yaml.SafeLoader)
+        monkeypatch.setattr(_yaml, "_PARSER", yaml.SafeLoader)
     return str(request.param)
 
 
