@@ -333,9 +333,9 @@ def _log_terms(pp: _Prepared) -> tuple[F64, F64, F64, F64]:
 def _term(a: F64, log_term: F64, zero_log_zero: str) -> F64:
     """a * L, with 0 * ±inf = 0 (the limit) unless zero_log_zero=nan; NaN stays NaN."""
     with np.errstate(invalid="ignore"):
-        out: F64 = a * log_term
+        out: F64 = np.asarray(a * log_term)
     if zero_log_zero == "zero":
-        np.copyto(out, 0.0, where=(a == 0) & np.isinf(log_term))
+        out = np.where((a == 0) & np.isinf(log_term), 0.0, out)
     return out
 
 
@@ -360,7 +360,8 @@ def _reduce(pp: _Prepared, per_elem: F64, reduction: str, *, magnitude: bool = F
     per = _axis_mean(pp, per_elem)
     if reduction == "none":
         return np.asarray(per, dtype=np.float64)
-    total = np.asarray(np.sum(per), dtype=np.float64)
+    with np.errstate(invalid="ignore"):  # inf + -inf = NaN, as in the frameworks
+        total = np.asarray(np.sum(per), dtype=np.float64)
     if reduction == "sum":
         return total
     if pp.denom == 0:
