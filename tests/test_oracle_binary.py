@@ -85,12 +85,19 @@ def test_log_clamp_minus_100_is_torch_and_paddle() -> None:
     )
 
 
-def test_prob_grad_clamp_is_torch_backward() -> None:
-    # Measured (torch and paddle, float64): grad at (p, t) = (0, 0): 0; (1, 0): 1e12;
-    # (0, 1): -1e12; (1e-30, 0): 1e-18 (the exact derivative is 1); (0.5, 0.3): 0.8.
-    p, t = [0.0, 1.0, 0.0, 1e-30, 0.5, 1.0], [0.0, 0.0, 1.0, 0.0, 0.3, 1.0]
-    grad = _none(bce_grad, p, t, choices={"prob_grad": "clamp_1e-12"})
-    np.testing.assert_allclose(grad, [0.0, 1e12, -1e12, 1e-18, 0.8, 0.0], rtol=1e-14)
+def test_prob_grad_clamp_is_torch_and_paddle_backward() -> None:
+    # Measured in float64: grad at (p, t) = (0, 0): 0 (the exact derivative is 1); (1, 0):
+    # 1e12; (0, 1): -1e12; (0.5, 0.3): 0.8; (1, 1): 0; (1e-30, 0): Paddle 1e-18, PyTorch
+    # 1.0000000039958028e-18 (its constant is float32(1e-12) = 9.999999960041972e-13).
+    p, t = [0.0, 1.0, 0.0, 0.5, 1.0, 1e-30], [0.0, 0.0, 1.0, 0.3, 1.0, 0.0]
+    paddle = _none(bce_grad, p, t, choices={"prob_grad": "clamp_1e-12"})
+    np.testing.assert_allclose(paddle, [0.0, 1e12, -1e12, 0.8, 0.0, 1e-18], rtol=1e-15)
+    torch = _none(bce_grad, p, t, choices={"prob_grad": "clamp_1e-12f"})
+    np.testing.assert_allclose(torch[3:], [0.8, 0.0, 1.0000000039958028e-18], rtol=1e-15)
+    assert torch[1] == pytest.approx(1.0000000039958028e12, rel=1e-15)
+    # The log clamp does not change this gradient.
+    both = {"prob_grad": "clamp_1e-12f", "log_clamp": "-100"}
+    np.testing.assert_array_equal(_none(bce_grad, p, t, choices=both), torch)
 
 
 def test_log_clamp_clip_is_keras() -> None:

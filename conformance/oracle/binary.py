@@ -48,9 +48,10 @@ choice). ``OPTIONS`` declares the new ones; ``SHARED_OPTIONS`` names the existin
         first (Keras); add_e: L1 = -log(p + e), L0 = -log(1 - p + e) (Paddle log_loss e=1e-4,
         tf.compat.v1.losses.log_loss e=1e-7). The gradient is the derivative of the clamped
         or clipped loss: 0 where a log is clamped or p clipped.
-    prob_grad (probabilities)   exact | clamp_1e-12
+    prob_grad (probabilities)   exact | clamp_1e-12 | clamp_1e-12f
         clamp_1e-12: dp = s w (p - t) / max(p (1 - p), 1e-12), whatever the log clamp
-        (PyTorch's and Paddle's BCE backward).
+        (Paddle's BCE backward); clamp_1e-12f: the same with the float32 constant
+        9.99999996e-13 in every dtype (PyTorch's, measured in float64).
     pos_weight_axis (logits)    class | last
         last: pos_weight broadcast against the input's last axis (plain broadcasting).
     infinite_logit (logits)     limit | nan
@@ -120,6 +121,8 @@ OPTIONS: tuple[Option, ...] = (
             "exact": "the gradient is the derivative of the loss as defined",
             "clamp_1e-12": "the gradient is w (p - t) / max(p (1 - p), 1e-12), not the derivative "
             "of the clamped loss (0 at p = 0, t = 0; 1e12 at p = 1, t = 0)",
+            "clamp_1e-12f": "the gradient is w (p - t) / max(p (1 - p), eps) with eps the float32 "
+            "nearest 1e-12 (9.99999996e-13), whatever the input dtype",
         },
     ),
     Option(
@@ -174,7 +177,7 @@ SHARED_OPTIONS: dict[str, tuple[str, ...]] = {
 _LOG_CAP = 100.0  # log clamped at -100
 _CLIP = 1e-7
 _ADD = {"add_1e-4": 1e-4, "add_1e-7": 1e-7}
-_GRAD_EPS = 1e-12
+_GRAD_EPS = {"clamp_1e-12": 1e-12, "clamp_1e-12f": float(np.float32(1e-12))}
 
 
 def canonical_choices(loss: str) -> dict[str, str]:
@@ -393,9 +396,9 @@ def _scale(pp: _Prepared, reduction: str, grad_output: npt.ArrayLike | None) -> 
 
 def _grad(pp: _Prepared, reduction: str, grad_output: npt.ArrayLike | None) -> F64:
     s = _scale(pp, reduction, grad_output)
-    if not pp.logits and pp.opt["prob_grad"] == "clamp_1e-12":
-        p = pp.x
-        return s * pp.w * (p - pp.t) / np.maximum(p * (1.0 - p), _GRAD_EPS)
+    if not pp.logits and pp.opt["prob_grad"] != "exact":
+        p, eps = pp.x, _GRAD_EPS[pp.opt["prob_grad"]]
+        return s * pp.w * (p - pp.t) / np.maximum(p * (1.0 - p), eps)
     _, _, d1, d0 = _log_terms(pp)
     zlz = pp.opt["zero_log_zero"]
     per: F64 = _term(pp.a1, d1, zlz) + _term(pp.a0, d0, zlz)
@@ -425,9 +428,9 @@ def _magnitude(pp: _Prepared, reduction: str, grad_output: npt.ArrayLike | None)
                 c0 = np.where(pp.x > hi, hi / _CLIP, 0.0)
             loss_mag = _term(b1, np.abs(l1) + c1 + 1.0, "zero")
             loss_mag += _term(b0, np.abs(l0) + c0 + 1.0, "zero")
-            if pp.opt["prob_grad"] == "clamp_1e-12":
+            if pp.opt["prob_grad"] != "exact":
                 p = pp.x
-                denom = np.maximum(p * (1.0 - p), _GRAD_EPS)
+                denom = np.maximum(p * (1.0 - p), _GRAD_EPS[pp.opt["prob_grad"]])
                 grad_mag = s * np.abs(pp.w) * (np.abs(p) + np.abs(pp.t)) / denom
             else:
                 grad_mag = s * (_term(b1, np.abs(d1), "zero") + _term(b0, np.abs(d0), "zero"))
