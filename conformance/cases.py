@@ -102,7 +102,14 @@ class Case:
 
     def weight(self) -> np.ndarray | None:
         """Class weights rounded to the case dtype (what the framework receives)."""
-        w = self.params.get("weight")
+        return self._per_class("weight")
+
+    def pos_weight(self) -> np.ndarray | None:
+        """Binary losses' positive-target weights, one per class, in the case dtype."""
+        return self._per_class("pos_weight")
+
+    def _per_class(self, name: str) -> np.ndarray | None:
+        w = self.params.get(name)
         return None if w is None else np.asarray(w, dtype=np.float64).astype(self.dtype)
 
 
@@ -291,23 +298,34 @@ def _validate_case(
         params["weight"], classes, shape, dtypes, expect_error, check
     ):
         return None
+    if "pos_weight" in params:
+        pos_weight = np.asarray(params["pos_weight"], dtype=np.float64)
+        _check_range(pos_weight, dtypes, check, ("params", "pos_weight"))
+        if len(pos_weight) != classes and not expect_error:
+            check.fail(
+                ("params", "pos_weight"),
+                f"must have length C={classes} (input shape {list(shape)}); "
+                f"received {len(pos_weight)} values",
+            )
     if "values" not in tgt:
         kind = str(tgt["kind"])
-        if kind == "probs" and "ignore_share" in tgt:
+        if kind != "index" and "ignore_share" in tgt:
             check.fail(("target", "ignore_share"), "only index targets can be ignored")
         return (shape, kind) if _check_target_kind(raw, kind, check) else None
     t = _literal(tgt["values"], check, ("target", "values"))
     if t is None:
         return None
-    kind = tgt.get("kind") or ("probs" if t.shape == shape else "index")
+    kinds = oracle.LOSSES[raw["loss"]].target_kinds
+    implied = "binary" if kinds == ("binary",) else "probs"
+    kind = tgt.get("kind") or (implied if t.shape == shape else "index")
     if not _check_target_kind(raw, kind, check):
         return None
-    if kind == "probs":
+    if kind in ("probs", "binary"):
         _check_range(t, dtypes, check, ("target", "values"))
         if t.shape != shape and not expect_error:
             check.fail(
                 ("target", "values"),
-                f"probability targets must have the input's shape {list(shape)}; "
+                f"{kind} targets must have the input's shape {list(shape)}; "
                 f"received {list(t.shape)}",
             )
         return shape, kind
@@ -610,6 +628,9 @@ def _make_input(spec: dict[str, Any], dtype: str, kind: str = "logits") -> np.nd
     values = values + float(spec.get("offset", 0.0))
     if kind == "log_probs" and values.size:
         values = oracle.log_softmax(values, axis=1)
+    elif kind == "probs":  # elementwise probabilities (binary losses): sigmoid of the draw
+        with np.errstate(over="ignore"):
+            values = 1.0 / (1.0 + np.exp(-values))
     with np.errstate(over="ignore"):  # a scale beyond the dtype's range gives ±inf, as asked
         return values.astype(dtype)
 
@@ -628,6 +649,12 @@ def _make_target(
     rng = np.random.default_rng(spec["seed"])
     classes = x.shape[1]
     spatial = (x.shape[0], *x.shape[2:])
+    if kind == "binary":
+        if spec.get("soft", False):
+            soft: np.ndarray = rng.uniform(0.0, 1.0, size=x.shape).astype(dtype)
+            return soft
+        hard: np.ndarray = rng.integers(0, 2, size=x.shape).astype(dtype)
+        return hard
     if kind == "probs":
         logits = rng.normal(0.0, float(spec.get("scale", 1.0)), size=x.shape)
         e = np.exp(logits - logits.max(axis=1, keepdims=True))

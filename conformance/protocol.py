@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-TargetKind = Literal["index", "probs"]
+TargetKind = Literal["index", "probs", "binary"]
 Status = Literal["ok", "unsupported", "raised", "not-implemented"]
 
 
@@ -24,7 +24,9 @@ class Task:
     the case dtype; ``target`` is int64 class indices (N, d1, ..., dk) or probabilities of
     the input's shape and dtype. ``params`` holds the canonical loss parameters:
     ``weight`` (ndarray of the case dtype, or None), ``ignore_index`` (int), ``reduction``
-    ("none" | "mean" | "sum"), ``label_smoothing`` (float).
+    ("none" | "mean" | "sum"), ``label_smoothing`` (float), and for binary losses
+    ``pos_weight`` (ndarray of the case dtype, or None); a ``binary`` target holds one value
+    in [0, 1] per input element.
     """
 
     case_id: str

@@ -55,7 +55,7 @@ class Expected:
 def expected_for(case: Case, x: np.ndarray, target: np.ndarray) -> Expected:
     """Oracle value, gradient and error magnitudes (float64) for the case's rounded inputs."""
     spec = oracle.LOSSES[case.loss]
-    params = dict(case.params, weight=case.weight())
+    params = dict(case.params, weight=case.weight(), pos_weight=case.pos_weight())
     kwargs = {name: params[name] for name in spec.params if name in params}
     try:
         loss = spec.value(x, target, **kwargs)
@@ -100,7 +100,7 @@ def repro(case: Case, snippet: str, call: str) -> str:
     """
     accepted = oracle.LOSSES[case.loss].params
     kw = ", ".join(
-        f"{k}={'weight' if k == 'weight' else ascii(v)}"
+        f"{k}={k if k in ('weight', 'pos_weight') else ascii(v)}"
         for k, v in case.params.items()
         if k in accepted and k.isidentifier()
     )
@@ -110,6 +110,7 @@ def repro(case: Case, snippet: str, call: str) -> str:
         f"case = cases.get({case.file!a}, {case.id!a})\n"
         "x, t = case.arrays()\n"
         "weight = case.weight()\n"
+        "pos_weight = case.pos_weight()\n"
         f"print('expected', oracle.{case.loss}(x, t, {kw}))\n"
     )
     return header + (snippet.format(call=call) if call else "")
@@ -517,7 +518,7 @@ def _task(
         input=x,
         target=target,
         target_kind=case.target_kind,  # type: ignore[arg-type]  # validated by the schema
-        params=dict(case.params, weight=case.weight()),
+        params=dict(case.params, weight=case.weight(), pos_weight=case.pos_weight()),
         device=device,
         mode=mode,
     )

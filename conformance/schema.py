@@ -75,7 +75,10 @@ _target = {
     ],
     "properties": {
         "values": _nested,
-        "kind": {"enum": ["index", "probs"]},
+        # index: class indices; probs: a distribution over the classes (axis 1); binary: one
+        # target in [0, 1] per input element (hard 0/1, or uniform soft ones with `soft`).
+        "kind": {"enum": ["index", "probs", "binary"]},
+        "soft": {"type": "boolean"},
         "seed": _seed,
         "ignore_share": {"type": "number", "minimum": 0, "maximum": 1},
         "scale": _scale,
@@ -91,6 +94,8 @@ _params = {
         "ignore_index": _int,
         "reduction": {"enum": list(REDUCTIONS)},
         "label_smoothing": {"type": "number", "minimum": 0, "maximum": 1},
+        # Binary losses: the weight of a positive target, one per class (C numbers).
+        "pos_weight": {"type": "array", "items": {"type": "number"}, "minItems": 1},
     },
     "additionalProperties": False,
 }

@@ -29,7 +29,7 @@ def environment(device: str) -> dict[str, str]:
 
 
 def _exact(task: Task) -> dict[str, np.ndarray]:
-    kw = dict(task.params)
+    kw = {k: v for k, v in task.params.items() if k in oracle.LOSSES[task.loss].params}
     return {
         "loss": oracle.cross_entropy(task.input, task.target, **kw).astype(task.input.dtype),
         "grad": oracle.cross_entropy_grad(task.input, task.target, **kw).astype(task.input.dtype),

@@ -127,11 +127,12 @@ def _replace(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
 def _oracle_call(task: Task) -> tuple[dict[str, np.ndarray], str]:
     """A framework stand-in: the oracle in the case dtype; what it raises is the framework's
     error (``calling``), as in every real adapter."""
-    call = "oracle.cross_entropy(x, t)"
+    spec = oracle.LOSSES[task.loss]
+    call = f"oracle.{task.loss}(x, t)"
     with calling(call):
-        kw = dict(task.params)
-        loss = oracle.cross_entropy(task.input, task.target, **kw)
-        grad = oracle.cross_entropy_grad(task.input, task.target, **kw)
+        kw = {k: v for k, v in task.params.items() if k in spec.params}
+        loss = spec.value(task.input, task.target, **kw)
+        grad = spec.grad(task.input, task.target, **kw)
     return {"loss": loss.astype(task.input.dtype), "grad": grad.astype(task.input.dtype)}, call
 
 

@@ -97,8 +97,9 @@ def used_params(task: Task) -> set[str]:
     """
     used: set[str] = set()
     p = task.params
-    if p.get("weight") is not None:
-        used.add("weight")
+    for name in ("weight", "pos_weight"):
+        if p.get(name) is not None:
+            used.add(name)
     if float(p.get("label_smoothing", 0.0)) != 0.0:
         used.add("label_smoothing")
     if task.target_kind == "index" and np.any(

@@ -43,7 +43,8 @@ __all__ = [
 ]
 
 REDUCTIONS = ("none", "mean", "sum")
-_TEXT = {"input": "input", "target": "target", "weight": "w"}
+_TEXT = {"input": "input", "target": "target", "weight": "w", "pos_weight": "pw"}
+_OPTIONAL = ("weight", "pos_weight")  # passed (with their keyword) only when the case has them
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class Tensor:
     ``channels_last`` moves the class axis of an N-d input to the end, and the call text
     shows the framework op that does it."""
 
-    name: Literal["input", "target", "weight"]
+    name: Literal["input", "target", "weight", "pos_weight"]
     channels_last: bool = False
 
 
@@ -117,8 +118,9 @@ class Spec:
     @property
     def params(self) -> frozenset[str]:
         names = {s.name for s in self.sources() if isinstance(s, Param)} - {"reduction"}
-        if Tensor("weight") in self.sources():
-            names.add("weight")
+        for optional in _OPTIONAL:
+            if any(isinstance(s, Tensor) and s.name == optional for s in self.sources()):
+                names.add(optional)
         return frozenset(names)
 
     @property
@@ -155,12 +157,12 @@ class Framework(Protocol):
 
 
 def _active(spec: Spec, task: Task) -> tuple[list[Source], list[Kw]]:
-    weight = task.params.get("weight")
+    absent = {n for n in _OPTIONAL if task.params.get(n) is None}
     kwargs = [
         k
         for k in spec.kwargs
         if (k.when is None or k.when(task))
-        and not (k.source == Tensor("weight") and weight is None)
+        and not (isinstance(k.source, Tensor) and k.source.name in absent)
     ]
     return list(spec.args), kwargs
 
@@ -199,12 +201,10 @@ def run(spec: Spec, fw: Framework, task: Task) -> tuple[dict[str, np.ndarray], s
     with calling(call):
         function = fw.resolve(spec.api)
         reduce = fw.resolve(spec.reduce[reduction]) if spec.reduce and reduction != "none" else None
-        constants = {
-            "target": fw.tensor(task.target, task),
-            "weight": None
-            if task.params.get("weight") is None
-            else fw.tensor(np.asarray(task.params["weight"]), task),
-        }
+        constants = {"target": fw.tensor(task.target, task)}
+        for name in _OPTIONAL:
+            if task.params.get(name) is not None:
+                constants[name] = fw.tensor(np.asarray(task.params[name]), task)
 
         def value(source: Source, x: Any) -> Any:
             if isinstance(source, Tensor):

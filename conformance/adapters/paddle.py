@@ -36,6 +36,7 @@ import paddle
 input = paddle.to_tensor(x, stop_gradient=False)
 target = paddle.to_tensor(t)
 w = None if weight is None else paddle.to_tensor(weight)
+pw = None if pos_weight is None else paddle.to_tensor(pos_weight)
 loss = {call}
 loss.sum().backward()
 print("loss", loss.numpy(), "grad", input.grad.numpy(), sep="\\n")

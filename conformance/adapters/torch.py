@@ -23,6 +23,7 @@ import torch
 input = torch.tensor(x, requires_grad=True)
 target = torch.tensor(t)
 w = None if weight is None else torch.tensor(weight)
+pw = None if pos_weight is None else torch.tensor(pos_weight)
 loss = {call}
 loss.sum().backward()
 print("loss", loss.detach().numpy(), "grad", input.grad.numpy(), sep="\\n")
