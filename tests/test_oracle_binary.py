@@ -191,12 +191,26 @@ def test_logits_edges_and_infinite_logit() -> None:
     assert loss[8] == pytest.approx(3 * math.log(2), rel=1e-15)
     grad = _none(bcel_grad, x, t, pos_weight=[3.0])
     np.testing.assert_allclose(grad, [0, -3, -0.9, 1, 0, 0.7, -3, 1, -1.5], rtol=1e-15)
-    # torch (measured, issues pytorch#49844, #102894): NaN at every infinite logit, the
-    # gradient keeps its limit.
-    nan = _none(bcel, x, t, pos_weight=[3.0], choices={"infinite_logit": "nan"})
-    assert np.isnan(nan[:6]).all() and np.array_equal(nan[6:], loss[6:])
-    same = _none(bcel_grad, x, t, pos_weight=[3.0], choices={"infinite_logit": "nan"})
-    np.testing.assert_array_equal(same, grad)
+    # At x = ±inf the frameworks return the IEEE value of their formula (measured, float64,
+    # the gradient keeps its limit). PyTorch (pos_weight 3; pytorch#49844, #102894),
+    # tf.nn.weighted_cross_entropy_with_logits (Paddle with pos_weight too, except at x = -inf,
+    # where its loss and gradient are NaN for every t):
+    lin = {"infinite_logit": "linear_form"}
+    got = _none(bcel, x, t, pos_weight=[3.0], choices=lin)
+    np.testing.assert_array_equal(got[:6], [np.nan, np.nan, np.nan, INF, np.nan, INF])
+    np.testing.assert_array_equal(got[6:], loss[6:])
+    np.testing.assert_array_equal(_none(bcel_grad, x, t, pos_weight=[3.0], choices=lin), grad)
+    # tf.nn.sigmoid_cross_entropy_with_logits, Keras from_logits, Paddle without pos_weight
+    # (tensorflow#75256), also at targets 1.5 and -0.5:
+    relu = {"infinite_logit": "relu_form"}
+    got = _none(bcel, x[:6], t[:6], choices=relu)
+    np.testing.assert_array_equal(got, [np.nan, INF, INF, np.nan, np.nan, np.nan])
+    got = _none(bcel, [-INF, INF, -INF, INF], [1.5, 1.5, -0.5, -0.5], choices=relu)
+    np.testing.assert_array_equal(got, [INF, np.nan, -INF, INF])
+    # A zero weight does not hide the NaN (torch, measured: weight 0 at x = -inf gives NaN).
+    assert np.isnan(_none(bcel, [-INF], [1.0], weight=[0.0], choices=lin)).all()
+    with pytest.raises(ValueError, match="relu_form has no pos_weight"):
+        bcel(np.array([INF]), np.array([1.0]), pos_weight=[2.0], choices=relu)
 
 
 def test_zero_log_zero_nan_is_optax() -> None:
@@ -838,6 +852,8 @@ def test_every_alternative_is_visible(loss: str, option: str, choice: str) -> No
         args = (_X, _TX)
         kw = {"weight": np.array([1.0, 0.0]), "pos_weight": np.array([2.0, 3.0, 0.5])}
         f = binary_cross_entropy_with_logits_outputs
+    if choice == "relu_form":  # defined without pos_weight
+        kw.pop("pos_weight")
     if option == "empty_mean":
         args = tuple(a[:0] for a in args)
         kw = {}

@@ -54,8 +54,12 @@ choice). ``OPTIONS`` declares the new ones; ``SHARED_OPTIONS`` names the existin
         9.99999996e-13 in every dtype (PyTorch's, measured in float64).
     pos_weight_axis (logits)    class | last
         last: pos_weight broadcast against the input's last axis (plain broadcasting).
-    infinite_logit (logits)     limit | nan
-        nan: l = NaN wherever x = ±inf (the gradient keeps its limit).
+    infinite_logit (logits)     limit | linear_form | relu_form
+        At x = ±inf the loss is the IEEE value of a framework's formula (the gradient keeps
+        its limit): linear_form w ((1 - t) x + (1 + (q - 1) t) softplus(-x)) (PyTorch,
+        tf.nn.weighted_cross_entropy_with_logits); relu_form
+        w (max(x, 0) - x t + log1p(e^-|x|)) (tf.nn.sigmoid_cross_entropy_with_logits, Keras,
+        Paddle without pos_weight; defined without pos_weight).
     mean_denominator (both)     elements | nonzero_weights | weights
         n = number of elements with w != 0, or sum_i w_i (tf.compat.v1.losses reductions).
     axis_mean (both)            none | last | class
@@ -140,7 +144,10 @@ OPTIONS: tuple[Option, ...] = (
         "limit",
         {
             "limit": "an infinite logit gives the limit (0 or inf)",
-            "nan": "an infinite logit gives a NaN loss",
+            "linear_form": "at an infinite logit the loss is (1 - t) x + (1 + (q - 1) t) "
+            "softplus(-x) in IEEE arithmetic: NaN at x = -inf (t <= 1) and at x = +inf, t = 1",
+            "relu_form": "at an infinite logit the loss is max(x, 0) - x t + log1p(e^-|x|) in "
+            "IEEE arithmetic: NaN at x = +inf (t >= 0) and at x = -inf, t = 0",
         },
     ),
     Option(
@@ -203,6 +210,7 @@ class _Prepared:
     x: F64  # probabilities or logits
     t: F64
     w: F64  # weight, broadcast to x
+    q: F64  # pos_weight, broadcast to x (ones when not given)
     a1: F64  # coefficient of the positive term L1
     a0: F64  # coefficient of the negative term L0
     opt: dict[str, str]
@@ -282,9 +290,10 @@ def _prepare(
             )
     w = np.ones_like(x) if weight is None else _broadcast("weight", weight, x.shape)
     a0 = w * (1.0 - t)
-    a1 = w * t
+    q = np.ones_like(x)
     if pos_weight is not None:
-        a1 = a1 * _pos_weight(pos_weight, x.shape, opt["pos_weight_axis"])
+        q = _pos_weight(pos_weight, x.shape, opt["pos_weight_axis"])
+    a1 = w * q * t
 
     axis = None
     if opt["axis_mean"] != "none":
@@ -300,7 +309,7 @@ def _prepare(
         denom = float(np.sum(w))
     if axis is not None and x.shape[axis]:
         denom /= x.shape[axis]
-    return _Prepared(x, t, w, a1, a0, opt, logits, axis, denom)
+    return _Prepared(x, t, w, q, a1, a0, opt, logits, axis, denom)
 
 
 def _softplus(z: F64) -> F64:
@@ -346,9 +355,25 @@ def _per_element(pp: _Prepared) -> F64:
     l1, l0, _, _ = _log_terms(pp)
     zlz = pp.opt["zero_log_zero"]
     loss = _term(pp.a1, l1, zlz) + _term(pp.a0, l0, zlz)
-    if pp.logits and pp.opt["infinite_logit"] == "nan":
-        loss = np.where(np.isinf(pp.x), np.nan, loss)
+    form = pp.opt["infinite_logit"] if pp.logits else "limit"
+    if form != "limit":
+        inf = np.isinf(pp.x)
+        loss = np.where(inf, _ieee_form(pp, form, inf), loss)
     return loss
+
+
+def _ieee_form(pp: _Prepared, form: str, where: npt.NDArray[np.bool_]) -> F64:
+    """A framework's formula for the loss evaluated in IEEE arithmetic (0 * inf = NaN)."""
+    x = np.where(where, pp.x, 0.0)
+    w, t, q = pp.w, pp.t, pp.q
+    with np.errstate(invalid="ignore", over="ignore"):
+        if form == "linear_form":
+            out: F64 = w * ((1.0 - t) * x + (1.0 + (q - 1.0) * t) * _softplus(-x))
+            return out
+        if np.any(q != 1.0):
+            raise ValueError("infinite_logit=relu_form has no pos_weight")
+        out = w * (np.maximum(x, 0.0) - x * t + np.log1p(np.exp(-np.abs(x))))
+        return out
 
 
 def _axis_mean(pp: _Prepared, per_elem: F64) -> F64:
