@@ -24,15 +24,20 @@ from typing import Any
 import numpy as np
 
 from conformance.compare import Comparison, compare
+from conformance.oracle import binary, variants
 from conformance.oracle import options as opts
-from conformance.oracle import variants
 from conformance.oracle.options import Declared
 
 __all__ = ["Diagnoser", "Diagnosis"]
 
 Choices = tuple[tuple[str, str], ...]  # sorted (option, choice) pairs: a cache key
 COMPARISON_OPTIONS = frozenset({"precision"})
-DIAGNOSABLE = {"cross_entropy": variants.cross_entropy, "nll_loss": variants.nll_loss}
+DIAGNOSABLE = {
+    "cross_entropy": variants.cross_entropy,
+    "nll_loss": variants.nll_loss,
+    "binary_cross_entropy": binary.binary_cross_entropy_outputs,
+    "binary_cross_entropy_with_logits": binary.binary_cross_entropy_with_logits_outputs,
+}
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ class Expected:
 def expected_for(case: Case, x: np.ndarray, target: np.ndarray) -> Expected:
     """Oracle value, gradient and error magnitudes (float64) for the case's rounded inputs."""
     spec = oracle.LOSSES[case.loss]
-    params = dict(case.params, weight=case.weight(), pos_weight=case.pos_weight())
+    params = _array_params(case, x.ndim)
     kwargs = {name: params[name] for name in spec.params if name in params}
     try:
         loss = spec.value(x, target, **kwargs)
@@ -518,10 +518,20 @@ def _task(
         input=x,
         target=target,
         target_kind=case.target_kind,  # type: ignore[arg-type]  # validated by the schema
-        params=dict(case.params, weight=case.weight(), pos_weight=case.pos_weight()),
+        params=_array_params(case, x.ndim),
         device=device,
         mode=mode,
     )
+
+
+def _array_params(case: Case, ndim: int) -> dict[str, Any]:
+    """The case's parameters with its weights as arrays in the case dtype. Elementwise
+    (binary) losses broadcast a weight against the input, so a per-class weight becomes
+    (C, 1, ..., 1): along axis 1, as a user writes it for N-d input."""
+    weight = case.weight()
+    if weight is not None and "binary" in oracle.LOSSES[case.loss].target_kinds:
+        weight = weight.reshape((-1,) + (1,) * max(ndim - 2, 0))
+    return dict(case.params, weight=weight, pos_weight=case.pos_weight())
 
 
 def timestamp_dir(root: Path) -> Path:

@@ -117,7 +117,7 @@ def _device(task: Task) -> Any:
 # optax returns per-element losses; "mean"/"sum" are jnp's, shown in the call text.
 _JNP_REDUCE = {"mean": "jnp.mean", "sum": "jnp.sum"}
 
-SPECS = (
+SPECS: tuple[Spec, ...] = (
     # Labels outside [0, C) are not checked (no runtime errors in XLA): the gather yields NaN
     # (https://github.com/google-deepmind/optax/issues/1185).
     Spec(
@@ -149,6 +149,19 @@ SPECS = (
         ),
     ),
 )
+SPECS += (
+    Spec(
+        "optax.sigmoid_binary_cross_entropy",
+        "binary_cross_entropy_with_logits",
+        frozenset({"binary"}),
+        args=(Tensor("input"), Tensor("target")),
+        reduce=_JNP_REDUCE,
+        doc="per-element losses; mean/sum via jnp.mean/jnp.sum",
+    ),
+)
 ENTRIES = entries(SPECS, _Jax())
 # Losses the suite covers that this framework has no public API for.
-OUT_OF_SCOPE = (("nll_loss", "optax has no NLL loss on log-probabilities"),)
+OUT_OF_SCOPE = (
+    ("nll_loss", "optax has no NLL loss on log-probabilities"),
+    ("binary_cross_entropy", "optax has no binary cross-entropy on probabilities"),
+)

@@ -185,4 +185,62 @@ SPECS += (
         form="class",
     ),
 )
+_BINARY = frozenset({"binary"})
+_BCE_KWARGS = (Kw("weight", Tensor("weight")), Kw("reduction", Param("reduction")))
+_LOGITS_KWARGS = (*_BCE_KWARGS, Kw("pos_weight", Tensor("pos_weight")))
+_BCE_PROFILE = (
+    # binary_cross_entropy clamps log at -100 and its backward divides by max(p(1-p), 1e-12)
+    Declared(
+        "log_clamp",
+        "-100",
+        "https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/nn/functional/binary_cross_entropy_en.html",
+    ),
+    Declared(
+        "prob_grad",
+        "clamp_1e-12",
+        "https://github.com/PaddlePaddle/Paddle/blob/v3.3.1/paddle/phi/kernels/cpu/bce_loss_grad_kernel.cc",
+    ),
+)
+# pos_weight is broadcast against the logits like any tensor (its last axis)
+_POS_LAST = Declared(
+    "pos_weight_axis",
+    "last",
+    "https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/nn/functional/binary_cross_entropy_with_logits_en.html",
+)
+SPECS += (
+    Spec(
+        "paddle.nn.functional.binary_cross_entropy",
+        "binary_cross_entropy",
+        _BINARY,
+        args=(Tensor("input"), Tensor("target")),
+        kwargs=_BCE_KWARGS,
+        profile=_BCE_PROFILE,
+    ),
+    Spec(
+        "paddle.nn.BCELoss",
+        "binary_cross_entropy",
+        _BINARY,
+        args=(Tensor("input"), Tensor("target")),
+        kwargs=_BCE_KWARGS,
+        form="class",
+        profile=_BCE_PROFILE,
+    ),
+    Spec(
+        "paddle.nn.functional.binary_cross_entropy_with_logits",
+        "binary_cross_entropy_with_logits",
+        _BINARY,
+        args=(Tensor("input"), Tensor("target")),
+        kwargs=_LOGITS_KWARGS,
+        profile=(_POS_LAST,),
+    ),
+    Spec(
+        "paddle.nn.BCEWithLogitsLoss",
+        "binary_cross_entropy_with_logits",
+        _BINARY,
+        args=(Tensor("input"), Tensor("target")),
+        kwargs=_LOGITS_KWARGS,
+        form="class",
+        profile=(_POS_LAST,),
+    ),
+)
 ENTRIES = entries(SPECS, _Paddle())

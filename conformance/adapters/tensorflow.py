@@ -142,7 +142,7 @@ _KERAS_EMPTY_MEAN = Declared("empty_mean", "zero", _KERAS_LOSS)
 _BY_KERAS = {"none": None, "mean": "sum_over_batch_size", "sum": "sum"}
 _TF_REDUCE = {"mean": "tf.reduce_mean", "sum": "tf.reduce_sum"}
 
-SPECS = (
+SPECS: tuple[Spec, ...] = (
     # No axis argument: logits must be channels-last ([..., num_classes]), so N-d input is
     # transposed inside the taped call. Labels: int32 or int64, int64 used as given.
     # https://www.tensorflow.org/api_docs/python/tf/nn/sparse_softmax_cross_entropy_with_logits
@@ -218,6 +218,24 @@ SPECS = (
         profile=(_KERAS_FLOATX,),
     ),
 )
+SPECS += (
+    Spec(
+        "tf.nn.sigmoid_cross_entropy_with_logits",
+        "binary_cross_entropy_with_logits",
+        frozenset({"binary"}),
+        args=(),
+        kwargs=(Kw("labels", Tensor("target")), Kw("logits", Tensor("input"))),
+        reduce=_TF_REDUCE,
+        doc="per-element losses; mean/sum via tf.reduce_mean/tf.reduce_sum",
+    ),
+)
 ENTRIES = entries(SPECS, _TensorFlow())
 # Losses the suite covers that this framework has no public API for.
-OUT_OF_SCOPE = (("nll_loss", "no NLL loss on log-probabilities in tf.nn or keras.losses"),)
+OUT_OF_SCOPE = (
+    ("nll_loss", "no NLL loss on log-probabilities in tf.nn or keras.losses"),
+    (
+        "binary_cross_entropy",
+        "keras.losses.BinaryCrossentropy is not wired yet: it averages over the last axis "
+        "(axis_mean=last) and one class serves both from_logits directions",
+    ),
+)

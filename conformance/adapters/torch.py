@@ -12,6 +12,7 @@ import numpy as np
 
 from conformance.adapters._entry import Unavailable
 from conformance.adapters._spec import Kw, Param, Spec, Tensor, entries, resolve_dotted
+from conformance.oracle.options import Declared
 from conformance.protocol import Task
 
 FRAMEWORK = "torch"
@@ -129,6 +130,62 @@ SPECS += (
         args=(Tensor("input"), Tensor("target")),
         kwargs=_NLL_KWARGS,
         form="class",
+    ),
+)
+_BCE_DOC = "https://pytorch.org/docs/stable/generated/torch.nn.BCELoss.html"
+_BCE_PROFILE = (
+    # "BCELoss clamps its log function outputs to be greater than or equal to -100"
+    Declared("log_clamp", "-100", _BCE_DOC),
+    # its backward divides by max(p (1 - p), EPSILON) with EPSILON = 1e-12 held as a float
+    Declared(
+        "prob_grad",
+        "clamp_1e-12f",
+        "https://github.com/pytorch/pytorch/blob/v2.13.0/aten/src/ATen/native/Loss.cpp",
+    ),
+)
+# "pos_weight ... broadcast ... along the last dimension" (BCEWithLogitsLoss docs)
+_POS_LAST = Declared(
+    "pos_weight_axis",
+    "last",
+    "https://pytorch.org/docs/stable/generated/torch.nn.BCEWithLogitsLoss.html",
+)
+_BINARY = frozenset({"binary"})
+_BCE_KWARGS = (Kw("weight", Tensor("weight")), Kw("reduction", Param("reduction")))
+_LOGITS_KWARGS = (*_BCE_KWARGS, Kw("pos_weight", Tensor("pos_weight")))
+SPECS += (
+    Spec(
+        "torch.nn.functional.binary_cross_entropy",
+        "binary_cross_entropy",
+        _BINARY,
+        args=(Tensor("input"), Tensor("target")),
+        kwargs=_BCE_KWARGS,
+        profile=_BCE_PROFILE,
+    ),
+    Spec(
+        "torch.nn.BCELoss",
+        "binary_cross_entropy",
+        _BINARY,
+        args=(Tensor("input"), Tensor("target")),
+        kwargs=_BCE_KWARGS,
+        form="class",
+        profile=_BCE_PROFILE,
+    ),
+    Spec(
+        "torch.nn.functional.binary_cross_entropy_with_logits",
+        "binary_cross_entropy_with_logits",
+        _BINARY,
+        args=(Tensor("input"), Tensor("target")),
+        kwargs=_LOGITS_KWARGS,
+        profile=(_POS_LAST,),
+    ),
+    Spec(
+        "torch.nn.BCEWithLogitsLoss",
+        "binary_cross_entropy_with_logits",
+        _BINARY,
+        args=(Tensor("input"), Tensor("target")),
+        kwargs=_LOGITS_KWARGS,
+        form="class",
+        profile=(_POS_LAST,),
     ),
 )
 ENTRIES = entries(SPECS, _Torch())

@@ -16,6 +16,14 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from conformance.oracle._common import REDUCTIONS
+from conformance.oracle.binary import (
+    binary_cross_entropy,
+    binary_cross_entropy_grad,
+    binary_cross_entropy_magnitude,
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_grad,
+    binary_cross_entropy_with_logits_magnitude,
+)
 from conformance.oracle.cross_entropy import (
     cross_entropy,
     cross_entropy_grad,
@@ -28,6 +36,8 @@ __all__ = [
     "LOSSES",
     "REDUCTIONS",
     "LossOracle",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
     "cross_entropy",
     "cross_entropy_grad",
     "cross_entropy_magnitude",
@@ -84,6 +94,24 @@ LOSSES: dict[str, LossOracle] = {
         _CLASS_PARAMS,
         ("index",),
         input_kind="log_probs",
+        class_terms=False,
+    ),
+    # Elementwise: a per-class weight reaches them as (C, 1, ..., 1), broadcast along axis 1.
+    "binary_cross_entropy": LossOracle(
+        binary_cross_entropy,
+        binary_cross_entropy_grad,
+        binary_cross_entropy_magnitude,
+        ("weight", "reduction"),
+        ("binary",),
+        input_kind="probs",
+        class_terms=False,
+    ),
+    "binary_cross_entropy_with_logits": LossOracle(
+        binary_cross_entropy_with_logits,
+        binary_cross_entropy_with_logits_grad,
+        binary_cross_entropy_with_logits_magnitude,
+        ("weight", "pos_weight", "reduction"),
+        ("binary",),
         class_terms=False,
     ),
 }

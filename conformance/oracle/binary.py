@@ -80,6 +80,7 @@ import numpy.typing as npt
 
 from conformance.oracle import _common as cm
 from conformance.oracle._common import F64
+from conformance.oracle.options import OPTIONS as REGISTRY
 from conformance.oracle.options import Option
 
 __all__ = [
@@ -100,79 +101,16 @@ BCE = "binary_cross_entropy"
 BCE_LOGITS = "binary_cross_entropy_with_logits"
 _PROBS, _LOGITS, _BOTH = frozenset({BCE}), frozenset({BCE_LOGITS}), frozenset({BCE, BCE_LOGITS})
 
-OPTIONS: tuple[Option, ...] = (
-    Option(
-        "log_clamp",
-        _PROBS,
-        "none",
-        {
-            "none": "log p and log(1 - p) are used as they are (loss inf at p = 0, t = 1)",
-            "-100": "log p and log(1 - p) are clamped at -100, so one element's loss is at "
-            "most 100 per unit weight",
-            "clip_1e-7": "p is clipped to [1e-7, 1 - 1e-7] before the logs, so one element's "
-            "loss is at most 16.118 per unit weight",
-            "add_1e-4": "1e-4 is added inside the logs: "
-            "-t log(p + 1e-4) - (1 - t) log(1 - p + 1e-4)",
-            "add_1e-7": "1e-7 is added inside the logs: "
-            "-t log(p + 1e-7) - (1 - t) log(1 - p + 1e-7)",
-        },
-    ),
-    Option(
-        "prob_grad",
-        _PROBS,
-        "exact",
-        {
-            "exact": "the gradient is the derivative of the loss as defined",
-            "clamp_1e-12": "the gradient is w (p - t) / max(p (1 - p), 1e-12), not the derivative "
-            "of the clamped loss (0 at p = 0, t = 0; 1e12 at p = 1, t = 0)",
-            "clamp_1e-12f": "the gradient is w (p - t) / max(p (1 - p), eps) with eps the float32 "
-            "nearest 1e-12 (9.99999996e-13), whatever the input dtype",
-        },
-    ),
-    Option(
-        "pos_weight_axis",
-        _LOGITS,
-        "class",
-        {
-            "class": "pos_weight is per class, along axis 1",
-            "last": "pos_weight is broadcast against the input's last axis",
-        },
-    ),
-    Option(
-        "infinite_logit",
-        _LOGITS,
-        "limit",
-        {
-            "limit": "an infinite logit gives the limit (0 or inf)",
-            "linear_form": "at an infinite logit the loss is (1 - t) x + (1 + (q - 1) t) "
-            "softplus(-x) in IEEE arithmetic: NaN at x = -inf (t <= 1) and at x = +inf, t = 1",
-            "relu_form": "at an infinite logit the loss is max(x, 0) - x t + log1p(e^-|x|) in "
-            "IEEE arithmetic: NaN at x = +inf (t >= 0) and at x = -inf, t = 0",
-        },
-    ),
-    Option(
-        "mean_denominator",
-        _BOTH,
-        "elements",
-        {
-            "elements": "a mean divides by the number of elements, whatever their weights",
-            "nonzero_weights": "a mean divides by the number of elements with a nonzero weight",
-            "weights": "a mean divides by the sum of the weights",
-        },
-    ),
-    Option(
-        "axis_mean",
-        _BOTH,
-        "none",
-        {
-            "none": "the loss is per element: 'none' keeps the input's shape",
-            "last": "the loss is first averaged over the input's last axis ('none' drops it, "
-            "'sum' adds the means)",
-            "class": "the loss is first averaged over axis 1 ('none' drops it, 'sum' adds the "
-            "means)",
-        },
-    ),
+# The option table lives in options.py with every other loss's (one registry).
+_OWN = (
+    "log_clamp",
+    "prob_grad",
+    "pos_weight_axis",
+    "infinite_logit",
+    "mean_denominator",
+    "axis_mean",
 )
+OPTIONS: tuple[Option, ...] = tuple(REGISTRY[name] for name in _OWN)
 
 SHARED_OPTIONS: dict[str, tuple[str, ...]] = {
     # Existing options (options.py) these losses also have: choices, the canonical one first.

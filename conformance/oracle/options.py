@@ -44,6 +44,7 @@ class Option:
 
 _CE = frozenset({"cross_entropy"})
 _CE_NLL = frozenset({"cross_entropy", "nll_loss"})
+_BINARY_LOSSES_SHARED = frozenset({"binary_cross_entropy", "binary_cross_entropy_with_logits"})
 
 OPTIONS: dict[str, Option] = {
     o.name: o
@@ -75,7 +76,7 @@ OPTIONS: dict[str, Option] = {
         ),
         Option(
             "empty_mean",
-            _CE_NLL,
+            _CE_NLL | _BINARY_LOSSES_SHARED,
             "nan",
             {
                 "nan": "a mean over no valid targets (all ignored, or zero total weight) is NaN",
@@ -116,7 +117,7 @@ OPTIONS: dict[str, Option] = {
         ),
         Option(
             "zero_log_zero",
-            _CE,
+            _CE | _BINARY_LOSSES_SHARED,
             "zero",
             {
                 "zero": "a zero target probability contributes 0 even where log p is -inf",
@@ -144,7 +145,7 @@ OPTIONS: dict[str, Option] = {
         ),
         Option(
             "precision",
-            _CE_NLL,
+            _CE_NLL | _BINARY_LOSSES_SHARED,
             "case",
             {
                 "case": "computes in the case dtype (or wider)",
@@ -153,6 +154,87 @@ OPTIONS: dict[str, Option] = {
         ),
     )
 }
+
+
+_BCE = frozenset({"binary_cross_entropy"})
+_BCE_LOGITS = frozenset({"binary_cross_entropy_with_logits"})
+_BINARY_LOSSES = _BCE | _BCE_LOGITS
+# Binary cross-entropy (conformance/oracle/binary.py computes every choice).
+_BINARY: tuple[Option, ...] = (
+    Option(
+        "log_clamp",
+        _BCE,
+        "none",
+        {
+            "none": "log p and log(1 - p) are used as they are (loss inf at p = 0, t = 1)",
+            "-100": "log p and log(1 - p) are clamped at -100, so one element's loss is at "
+            "most 100 per unit weight",
+            "clip_1e-7": "p is clipped to [1e-7, 1 - 1e-7] before the logs, so one element's "
+            "loss is at most 16.118 per unit weight",
+            "add_1e-4": "1e-4 is added inside the logs: "
+            "-t log(p + 1e-4) - (1 - t) log(1 - p + 1e-4)",
+            "add_1e-7": "1e-7 is added inside the logs: "
+            "-t log(p + 1e-7) - (1 - t) log(1 - p + 1e-7)",
+        },
+    ),
+    Option(
+        "prob_grad",
+        _BCE,
+        "exact",
+        {
+            "exact": "the gradient is the derivative of the loss as defined",
+            "clamp_1e-12": "the gradient is w (p - t) / max(p (1 - p), 1e-12), not the derivative "
+            "of the clamped loss (0 at p = 0, t = 0; 1e12 at p = 1, t = 0)",
+            "clamp_1e-12f": "the gradient is w (p - t) / max(p (1 - p), eps) with eps the float32 "
+            "nearest 1e-12 (9.99999996e-13), whatever the input dtype",
+        },
+    ),
+    Option(
+        "pos_weight_axis",
+        _BCE_LOGITS,
+        "class",
+        {
+            "class": "pos_weight is per class, along axis 1",
+            "last": "pos_weight is broadcast against the input's last axis",
+        },
+    ),
+    Option(
+        "infinite_logit",
+        _BCE_LOGITS,
+        "limit",
+        {
+            "limit": "an infinite logit gives the limit (0 or inf)",
+            "linear_form": "at an infinite logit the loss is (1 - t) x + (1 + (q - 1) t) "
+            "softplus(-x) in IEEE arithmetic: NaN at x = -inf (t <= 1) and at x = +inf, t = 1",
+            "relu_form": "at an infinite logit the loss is max(x, 0) - x t + log1p(e^-|x|) in "
+            "IEEE arithmetic: NaN at x = +inf (t >= 0) and at x = -inf, t = 0",
+        },
+    ),
+    Option(
+        "mean_denominator",
+        _BINARY_LOSSES,
+        "elements",
+        {
+            "elements": "a mean divides by the number of elements, whatever their weights",
+            "nonzero_weights": "a mean divides by the number of elements with a nonzero weight",
+            "weights": "a mean divides by the sum of the weights",
+        },
+    ),
+    Option(
+        "axis_mean",
+        _BINARY_LOSSES,
+        "none",
+        {
+            "none": "the loss is per element: 'none' keeps the input's shape",
+            "last": "the loss is first averaged over the input's last axis ('none' drops it, "
+            "'sum' adds the means)",
+            "class": "the loss is first averaged over axis 1 ('none' drops it, 'sum' adds the "
+            "means)",
+        },
+    ),
+)
+
+OPTIONS.update({o.name: o for o in _BINARY})
 
 
 class Declared(NamedTuple):
