@@ -111,6 +111,9 @@ class Spec:
     reduce: Mapping[str, str] = field(default_factory=dict)
     profile: tuple[Declared, ...] = ()
     doc: str = ""
+    # The entry's name in rows when one callable serves two entries (Keras'
+    # BinaryCrossentropy with from_logits=True and False); default: ``api``.
+    name: str = ""
 
     def sources(self) -> list[Source]:
         return [*self.args, *(k.source for k in self.kwargs)]
@@ -229,7 +232,7 @@ def entries(specs: tuple[Spec, ...], fw: Framework) -> tuple[Entry, ...]:
     """The worker-facing entries of ``specs``, run by ``fw``."""
     return tuple(
         Entry(
-            api=s.api,
+            api=s.name or s.api,
             loss=s.loss,
             targets=s.targets,
             params=s.params,

@@ -229,13 +229,45 @@ SPECS += (
         doc="per-element losses; mean/sum via tf.reduce_mean/tf.reduce_sum",
     ),
 )
-ENTRIES = entries(SPECS, _TensorFlow())
-# Losses the suite covers that this framework has no public API for.
-OUT_OF_SCOPE = (
-    ("nll_loss", "no NLL loss on log-probabilities in tf.nn or keras.losses"),
-    (
+# Keras' BinaryCrossentropy averages over the last axis before reducing ("'none'" returns
+# one value per row): keras/src/losses/losses.py binary_crossentropy, `ops.mean(..., axis=-1)`.
+_KERAS_AXIS_MEAN = Declared(
+    "axis_mean",
+    "last",
+    "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/losses/losses.py",
+)
+_KERAS_BCE_KWARGS = (Kw("reduction", Param("reduction", _BY_KERAS)),)
+SPECS += (
+    Spec(
+        "keras.losses.BinaryCrossentropy",
+        "binary_cross_entropy_with_logits",
+        frozenset({"binary"}),
+        args=(Tensor("target"), Tensor("input")),
+        kwargs=(Kw("from_logits", Const(True)), *_KERAS_BCE_KWARGS),
+        form="class",
+        profile=(_KERAS_FLOATX, _KERAS_AXIS_MEAN),
+        name="keras.losses.BinaryCrossentropy(from_logits=True)",
+    ),
+    Spec(
+        "keras.losses.BinaryCrossentropy",
         "binary_cross_entropy",
-        "keras.losses.BinaryCrossentropy is not wired yet: it averages over the last axis "
-        "(axis_mean=last) and one class serves both from_logits directions",
+        frozenset({"binary"}),
+        args=(Tensor("target"), Tensor("input")),
+        kwargs=(Kw("from_logits", Const(False)), *_KERAS_BCE_KWARGS),
+        form="class",
+        # p is clipped to [epsilon, 1 - epsilon], epsilon = keras.backend.epsilon() = 1e-7
+        profile=(
+            _KERAS_FLOATX,
+            _KERAS_AXIS_MEAN,
+            Declared(
+                "log_clamp",
+                "clip_1e-7",
+                "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/backend/tensorflow/nn.py",
+            ),
+        ),
+        name="keras.losses.BinaryCrossentropy(from_logits=False)",
     ),
 )
+ENTRIES = entries(SPECS, _TensorFlow())
+# Losses the suite covers that this framework has no public API for.
+OUT_OF_SCOPE = (("nll_loss", "no NLL loss on log-probabilities in tf.nn or keras.losses"),)
