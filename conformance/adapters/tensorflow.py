@@ -268,6 +268,42 @@ SPECS += (
         name="keras.losses.BinaryCrossentropy(from_logits=False)",
     ),
 )
+# The Keras loss *functions* return per-sample losses; "mean"/"sum" use keras.ops, shown in
+# the call text (users who call the functions reduce them themselves).
+_KERAS_REDUCE = {"mean": "keras.ops.mean", "sum": "keras.ops.sum"}
+SPECS += (
+    Spec(
+        "keras.losses.sparse_categorical_crossentropy",
+        "cross_entropy",
+        frozenset({"index"}),
+        args=(Tensor("target"), Tensor("input", channels_last=True)),
+        kwargs=(
+            Kw("from_logits", Const(True)),
+            Kw("ignore_class", Param("ignore_index")),
+            Kw("axis", Const(1), when=lambda task: task.input.ndim <= 2),
+        ),
+        reduce=_KERAS_REDUCE,
+        doc="per-sample losses; mean/sum via keras.ops",
+        # ignored targets come back as 0 and keras.ops.mean averages over every element:
+        # the composed mean divides by all elements, ignored ones included
+        profile=(
+            Declared("index_mean", "elements", "https://keras.io/api/ops/numpy/#mean-function"),
+        ),
+    ),
+    Spec(
+        "keras.losses.categorical_crossentropy",
+        "cross_entropy",
+        frozenset({"probs"}),
+        args=(Tensor("target"), Tensor("input")),
+        kwargs=(
+            Kw("from_logits", Const(True)),
+            Kw("label_smoothing", Param("label_smoothing")),
+            Kw("axis", Const(1)),
+        ),
+        reduce=_KERAS_REDUCE,
+        doc="per-sample losses; mean/sum via keras.ops",
+    ),
+)
 ENTRIES = entries(SPECS, _TensorFlow())
 # Losses the suite covers that this framework has no public API for.
 OUT_OF_SCOPE = (("nll_loss", "no NLL loss on log-probabilities in tf.nn or keras.losses"),)
