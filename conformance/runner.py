@@ -350,10 +350,17 @@ class Session:
             for n in self.frameworks
         ]
         try:
-            _wait(jobs)
-        except KeyboardInterrupt:  # a Python caller's Ctrl-C while workers start
-            self.stop.set()
-            _wait(jobs)
+            try:
+                _wait(jobs)
+            except KeyboardInterrupt:  # a Python caller's Ctrl-C while workers start
+                self.stop.set()
+                _wait(jobs)
+        except BaseException:  # one start failed unexpectedly: stop the ones that started
+            for job in jobs:
+                if job.done() and job.exception() is None and job.result().worker is not None:
+                    job.result().worker.stop()  # type: ignore[union-attr]
+            self._pool.shutdown()
+            raise
         self._prepared = [job.result() for job in jobs]
         for fw in self._prepared:
             fw.ledger = self.ledger

@@ -362,3 +362,35 @@ def test_a_framework_named_twice_runs_once(tmp_path, fake_framework):
     )
     assert code == cli.EXIT_OK
     assert len(results.load(out)) == 4 * 2
+
+
+def test_a_framework_that_cannot_even_load_stops_the_workers_already_started(
+    tmp_path, fake_framework, monkeypatch
+):
+    from conformance import adapters
+
+    monkeypatch.setitem(adapters.MODULES, "broken", "no_such_adapter_module_xyz")
+    session = runner.Session([fake_framework, "broken"], tmp_path)
+    with pytest.raises(ModuleNotFoundError):
+        session.__enter__()
+    deadline = time.monotonic() + 10
+    while _worker_children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _worker_children() == []
+
+
+def _worker_children() -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        state = stat.rsplit(")", 1)[1].split()[0]
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == os.getpid() and b"conformance.worker" in cmd and state != "Z":
+            found.append(int(entry.name))
+    return found
