@@ -40,6 +40,7 @@ __all__ = [
     "render",
     "resolve_dotted",
     "run",
+    "twins",
 ]
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -226,6 +227,25 @@ def run(spec: Spec, fw: Framework, task: Task) -> tuple[dict[str, np.ndarray], s
 
         outputs = fw.value_and_grad(task, loss_of)
     return outputs, call
+
+
+def twins(
+    function: str,
+    cls: str,
+    loss: str,
+    targets: frozenset[str],
+    *,
+    kwargs: tuple[Kw, ...],
+    args: tuple[Source, ...] = (Tensor("input"), Tensor("target")),
+    profile: tuple[Declared, ...] = (),
+) -> tuple[Spec, Spec]:
+    """The functional form of an API and its class form (``torch.nn.functional.nll_loss``
+    and ``torch.nn.NLLLoss``): the same arguments, the class taking its keywords in the
+    constructor. Both are entries: users call either, and they can differ."""
+    return (
+        Spec(function, loss, targets, args=args, kwargs=kwargs, profile=profile),
+        Spec(cls, loss, targets, args=args, kwargs=kwargs, form="class", profile=profile),
+    )
 
 
 def entries(specs: tuple[Spec, ...], fw: Framework) -> tuple[Entry, ...]:

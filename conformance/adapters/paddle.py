@@ -18,11 +18,11 @@ from conformance.adapters._spec import (
     Const,
     Kw,
     Param,
-    Spec,
     Tensor,
     entries,
     index_targets,
     resolve_dotted,
+    twins,
 )
 from conformance.oracle.options import Declared
 from conformance.protocol import Task
@@ -142,48 +142,11 @@ _PROFILE = (
     Declared("logit_clip", "64", "https://github.com/PaddlePaddle/Paddle/pull/9686"),
 )
 
-_BOTH = frozenset({"index", "probs"})
-SPECS: tuple[Spec, ...] = (
-    Spec(
-        "paddle.nn.functional.cross_entropy",
-        "cross_entropy",
-        _BOTH,
-        args=(Tensor("input"), Tensor("target")),
-        kwargs=_CE_KWARGS,
-        profile=_PROFILE,
-    ),
-    Spec(
-        "paddle.nn.CrossEntropyLoss",
-        "cross_entropy",
-        _BOTH,
-        args=(Tensor("input"), Tensor("target")),
-        kwargs=_CE_KWARGS,
-        form="class",
-        profile=_PROFILE,
-    ),
-)
 # nll_loss takes channel-first input ([N, C] or [N, C, d1, ...]); no axis argument.
 _NLL_KWARGS = (
     Kw("weight", Tensor("weight")),
     Kw("ignore_index", Param("ignore_index")),
     Kw("reduction", Param("reduction")),
-)
-SPECS += (
-    Spec(
-        "paddle.nn.functional.nll_loss",
-        "nll_loss",
-        frozenset({"index"}),
-        args=(Tensor("input"), Tensor("target")),
-        kwargs=_NLL_KWARGS,
-    ),
-    Spec(
-        "paddle.nn.NLLLoss",
-        "nll_loss",
-        frozenset({"index"}),
-        args=(Tensor("input"), Tensor("target")),
-        kwargs=_NLL_KWARGS,
-        form="class",
-    ),
 )
 _BINARY = frozenset({"binary"})
 _BCE_KWARGS = (Kw("weight", Tensor("weight")), Kw("reduction", Param("reduction")))
@@ -207,39 +170,37 @@ _POS_LAST = Declared(
     "last",
     "https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/nn/functional/binary_cross_entropy_with_logits_en.html",
 )
-SPECS += (
-    Spec(
-        "paddle.nn.functional.binary_cross_entropy",
-        "binary_cross_entropy",
-        _BINARY,
-        args=(Tensor("input"), Tensor("target")),
-        kwargs=_BCE_KWARGS,
-        profile=_BCE_PROFILE,
+_BOTH = frozenset({"index", "probs"})
+SPECS = (
+    *twins(
+        "paddle.nn.functional.cross_entropy",
+        "paddle.nn.CrossEntropyLoss",
+        "cross_entropy",
+        _BOTH,
+        kwargs=_CE_KWARGS,
+        profile=_PROFILE,
     ),
-    Spec(
+    *twins(
+        "paddle.nn.functional.nll_loss",
+        "paddle.nn.NLLLoss",
+        "nll_loss",
+        frozenset({"index"}),
+        kwargs=_NLL_KWARGS,
+    ),
+    *twins(
+        "paddle.nn.functional.binary_cross_entropy",
         "paddle.nn.BCELoss",
         "binary_cross_entropy",
         _BINARY,
-        args=(Tensor("input"), Tensor("target")),
         kwargs=_BCE_KWARGS,
-        form="class",
         profile=_BCE_PROFILE,
     ),
-    Spec(
+    *twins(
         "paddle.nn.functional.binary_cross_entropy_with_logits",
-        "binary_cross_entropy_with_logits",
-        _BINARY,
-        args=(Tensor("input"), Tensor("target")),
-        kwargs=_LOGITS_KWARGS,
-        profile=(_POS_LAST,),
-    ),
-    Spec(
         "paddle.nn.BCEWithLogitsLoss",
         "binary_cross_entropy_with_logits",
         _BINARY,
-        args=(Tensor("input"), Tensor("target")),
         kwargs=_LOGITS_KWARGS,
-        form="class",
         profile=(_POS_LAST,),
     ),
 )

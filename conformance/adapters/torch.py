@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from conformance.adapters._entry import Unavailable
-from conformance.adapters._spec import Kw, Param, Spec, Tensor, entries, resolve_dotted
+from conformance.adapters._spec import Kw, Param, Tensor, entries, resolve_dotted, twins
 from conformance.oracle.options import Declared
 from conformance.protocol import Task
 
@@ -92,45 +92,12 @@ _CE_KWARGS = (
     Kw("label_smoothing", Param("label_smoothing")),
 )
 _BOTH = frozenset({"index", "probs"})
+_INDEX = frozenset({"index"})
 
-SPECS: tuple[Spec, ...] = (
-    Spec(
-        "torch.nn.functional.cross_entropy",
-        "cross_entropy",
-        _BOTH,
-        args=(Tensor("input"), Tensor("target")),
-        kwargs=_CE_KWARGS,
-    ),
-    Spec(
-        "torch.nn.CrossEntropyLoss",
-        "cross_entropy",
-        _BOTH,
-        args=(Tensor("input"), Tensor("target")),
-        kwargs=_CE_KWARGS,
-        form="class",
-    ),
-)
 _NLL_KWARGS = (
     Kw("weight", Tensor("weight")),
     Kw("ignore_index", Param("ignore_index")),
     Kw("reduction", Param("reduction")),
-)
-SPECS += (
-    Spec(
-        "torch.nn.functional.nll_loss",
-        "nll_loss",
-        frozenset({"index"}),
-        args=(Tensor("input"), Tensor("target")),
-        kwargs=_NLL_KWARGS,
-    ),
-    Spec(
-        "torch.nn.NLLLoss",
-        "nll_loss",
-        frozenset({"index"}),
-        args=(Tensor("input"), Tensor("target")),
-        kwargs=_NLL_KWARGS,
-        form="class",
-    ),
 )
 _BCE_DOC = "https://pytorch.org/docs/stable/generated/torch.nn.BCELoss.html"
 _BCE_PROFILE = (
@@ -152,39 +119,31 @@ _POS_LAST = Declared(
 _BINARY = frozenset({"binary"})
 _BCE_KWARGS = (Kw("weight", Tensor("weight")), Kw("reduction", Param("reduction")))
 _LOGITS_KWARGS = (*_BCE_KWARGS, Kw("pos_weight", Tensor("pos_weight")))
-SPECS += (
-    Spec(
-        "torch.nn.functional.binary_cross_entropy",
-        "binary_cross_entropy",
-        _BINARY,
-        args=(Tensor("input"), Tensor("target")),
-        kwargs=_BCE_KWARGS,
-        profile=_BCE_PROFILE,
+SPECS = (
+    *twins(
+        "torch.nn.functional.cross_entropy",
+        "torch.nn.CrossEntropyLoss",
+        "cross_entropy",
+        _BOTH,
+        kwargs=_CE_KWARGS,
     ),
-    Spec(
+    *twins(
+        "torch.nn.functional.nll_loss", "torch.nn.NLLLoss", "nll_loss", _INDEX, kwargs=_NLL_KWARGS
+    ),
+    *twins(
+        "torch.nn.functional.binary_cross_entropy",
         "torch.nn.BCELoss",
         "binary_cross_entropy",
         _BINARY,
-        args=(Tensor("input"), Tensor("target")),
         kwargs=_BCE_KWARGS,
-        form="class",
         profile=_BCE_PROFILE,
     ),
-    Spec(
+    *twins(
         "torch.nn.functional.binary_cross_entropy_with_logits",
-        "binary_cross_entropy_with_logits",
-        _BINARY,
-        args=(Tensor("input"), Tensor("target")),
-        kwargs=_LOGITS_KWARGS,
-        profile=(_POS_LAST,),
-    ),
-    Spec(
         "torch.nn.BCEWithLogitsLoss",
         "binary_cross_entropy_with_logits",
         _BINARY,
-        args=(Tensor("input"), Tensor("target")),
         kwargs=_LOGITS_KWARGS,
-        form="class",
         profile=(_POS_LAST,),
     ),
 )
