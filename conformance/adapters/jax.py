@@ -150,6 +150,16 @@ SPECS: tuple[Spec, ...] = (
     ),
 )
 SPECS += (
+    # The -inf-safe variant (0 log 0 = 0, documented beside softmax_cross_entropy); it has
+    # no axis argument, so classes go last for N-d input (targets too).
+    Spec(
+        "optax.safe_softmax_cross_entropy",
+        "cross_entropy",
+        frozenset({"probs"}),
+        args=(Tensor("input", channels_last=True), Tensor("target", channels_last=True)),
+        reduce=_JNP_REDUCE,
+        doc="per-element losses; mean/sum via jnp.mean/jnp.sum",
+    ),
     Spec(
         "optax.sigmoid_binary_cross_entropy",
         "binary_cross_entropy_with_logits",
