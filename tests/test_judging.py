@@ -502,3 +502,22 @@ def test_a_float32_computation_is_judged_on_float32_rounded_inputs():
     assert not np.isclose(float(got), float(canonical), rtol=1e-7)  # the inputs moved
     found = d.diagnose("loss", got, np.abs(canonical), declared)
     assert found.declared and found.choices == {"precision": "float32"}
+
+
+def test_an_alternative_that_only_overflows_explains_nothing():
+    # a float16 mean of 10444 whose sum (94000) overflows inside a framework: the alternative
+    # "divide by the batch size" (N = 1, so the sum) also overflows, but is not the reason
+    x = np.zeros((1, 3, 9))
+    x[0, 0] = 1e4  # every element's loss is 1e4: the mean fits float16, the sum does not
+    y = np.ones((1, 9), dtype=np.int64)
+    d = Diagnoser(
+        "cross_entropy",
+        x,
+        y,
+        {"weight": None, "ignore_index": -100, "reduction": "mean", "label_smoothing": 0.0},
+        dtype="float16",
+        n_terms=27,
+        factor=1.0,
+    )
+    found = d.diagnose("loss", np.asarray(np.inf, dtype=np.float16), np.asarray(1e4), [])
+    assert "index_mean=batch" not in found.explanation
