@@ -205,6 +205,10 @@ SEED_CALLS = {
         "keras.ops.mean(keras.losses.categorical_crossentropy(target, input, from_logits=True, "
         "label_smoothing=0.0, axis=1))"
     ),
+    "optax.safe_softmax_cross_entropy": (
+        "jnp.mean(optax.safe_softmax_cross_entropy(jnp.moveaxis(input, 1, -1), "
+        "jnp.moveaxis(target, 1, -1)))"
+    ),
     "optax.softmax_cross_entropy_with_integer_labels": (
         "jnp.mean(optax.softmax_cross_entropy_with_integer_labels(input, target, axis=1))"
     ),
