@@ -305,6 +305,18 @@ def _write_outputs(
     return summary, problems
 
 
+def _frameworks(text: str) -> list[str] | str:
+    """The frameworks ``--framework`` names, each once, or why it names something else."""
+    frameworks = list(dict.fromkeys(f.strip() for f in text.split(",") if f.strip()))
+    unknown = [f for f in frameworks if f not in adapters.MODULES]
+    if unknown or not frameworks:
+        return (
+            f"unknown framework {', '.join(unknown) or '(none)'} "
+            f"(allowed: {', '.join(adapters.MODULES)})"
+        )
+    return frameworks
+
+
 def _modes(text: str) -> list[str] | str:
     """The modes ``--mode`` names, or why it names something else."""
     available: dict[str, None] = {"eager": None}
@@ -326,13 +338,9 @@ def _modes(text: str) -> list[str] | str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    frameworks = list(dict.fromkeys(f.strip() for f in args.framework.split(",") if f.strip()))
-    unknown = [f for f in frameworks if f not in adapters.MODULES]
-    if unknown or not frameworks:
-        return _usage(
-            f"unknown framework {', '.join(unknown) or '(none)'} "
-            f"(allowed: {', '.join(adapters.MODULES)})"
-        )
+    frameworks = _frameworks(args.framework)
+    if isinstance(frameworks, str):
+        return _usage(frameworks)
     modes = _modes(args.mode)
     if isinstance(modes, str):
         return _usage(modes)
@@ -471,13 +479,9 @@ def _fuzz(args: argparse.Namespace) -> int:
         from conformance import fuzz
     except ImportError as exc:  # hypothesis is a test dependency, not a core one
         return _usage(f"conformance fuzz needs hypothesis (pip install hypothesis): {exc}")
-    frameworks = list(dict.fromkeys(f.strip() for f in args.framework.split(",") if f.strip()))
-    unknown = [f for f in frameworks if f not in adapters.MODULES]
-    if unknown or not frameworks:
-        return _usage(
-            f"unknown framework {', '.join(unknown) or '(none)'} "
-            f"(allowed: {', '.join(adapters.MODULES)})"
-        )
+    frameworks = _frameworks(args.framework)
+    if isinstance(frameworks, str):
+        return _usage(frameworks)
     known = ledger_.load_paths(_files(args.cases))
     out = args.out or fuzz.default_out_dir(Path("reports"))
     problem = fuzz.prepare_out_dir(out)

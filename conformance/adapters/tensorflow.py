@@ -140,6 +140,15 @@ _KERAS_FLOATX = Declared(
 _KERAS_EMPTY_MEAN = Declared("empty_mean", "zero", _KERAS_LOSS)
 
 _BY_KERAS = {"none": None, "mean": "sum_over_batch_size", "sum": "sum"}
+# Keras' sparse cross-entropy, class and function alike. Both take axis=, but the TF backend
+# raises "Only axis=-1 is currently supported" for another axis of an N-d input, so N-d input
+# goes channels-last instead (https://github.com/keras-team/keras/issues/21097).
+_KERAS_SPARSE_ARGS = (Tensor("target"), Tensor("input", channels_last=True))
+_KERAS_SPARSE_KWARGS = (
+    Kw("from_logits", Const(True)),
+    Kw("ignore_class", Param("ignore_index")),
+    Kw("axis", Const(1), when=lambda task: task.input.ndim <= 2),
+)
 _TF_REDUCE = {"mean": "tf.reduce_mean", "sum": "tf.reduce_sum"}
 
 SPECS: tuple[Spec, ...] = (
@@ -186,15 +195,11 @@ SPECS: tuple[Spec, ...] = (
         "keras.losses.SparseCategoricalCrossentropy",
         "cross_entropy",
         frozenset({"index"}),
-        # The class takes axis=, but Keras' TF backend raises "Only axis=-1 is currently
-        # supported" for any other axis of an N-d input, so N-d input is transposed to
-        # channels-last instead (https://github.com/keras-team/keras/issues/21097).
-        args=(Tensor("target"), Tensor("input", channels_last=True)),
+        args=_KERAS_SPARSE_ARGS,
         kwargs=(
-            Kw("from_logits", Const(True)),
-            Kw("ignore_class", Param("ignore_index")),
+            *_KERAS_SPARSE_KWARGS[:2],
             Kw("reduction", Param("reduction", _BY_KERAS)),
-            Kw("axis", Const(1), when=lambda task: task.input.ndim <= 2),
+            _KERAS_SPARSE_KWARGS[2],
         ),
         form="class",
         doc="ignore_index as ignore_class; mean as reduction='sum_over_batch_size'",
@@ -276,12 +281,8 @@ SPECS += (
         "keras.losses.sparse_categorical_crossentropy",
         "cross_entropy",
         frozenset({"index"}),
-        args=(Tensor("target"), Tensor("input", channels_last=True)),
-        kwargs=(
-            Kw("from_logits", Const(True)),
-            Kw("ignore_class", Param("ignore_index")),
-            Kw("axis", Const(1), when=lambda task: task.input.ndim <= 2),
-        ),
+        args=_KERAS_SPARSE_ARGS,
+        kwargs=_KERAS_SPARSE_KWARGS,
         reduce=_KERAS_REDUCE,
         doc="per-sample losses; mean/sum via keras.ops",
         # ignored targets come back as 0 and keras.ops.mean averages over every element:
