@@ -521,3 +521,49 @@ def test_an_alternative_that_only_overflows_explains_nothing():
     )
     found = d.diagnose("loss", np.asarray(np.inf, dtype=np.float16), np.asarray(1e4), [])
     assert "index_mean=batch" not in found.explanation
+
+
+BINARY = {
+    "bce-exact-zero-and-one[reduction=none]",
+    "bcel-zero-logits[reduction=none]",
+    "bcel-seg-nchw-pos-weight[reduction=none]",
+    "bce-multilabel-2d[reduction=none,dtype=float32]",
+}
+
+
+@pytest.fixture(scope="module")
+def binary_rows(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    frameworks = [f for f in ("torch", "tensorflow", "paddle") if f in _available()]
+    if not frameworks:
+        pytest.skip("none of torch, tensorflow, paddle installed")
+    selected = [c for c in cases.load_paths([CASES]) if c.id in BINARY]
+    run_dir = tmp_path_factory.mktemp("binary")
+    known = ledger.load_paths([CASES])
+    runner.run(selected, run_dir, frameworks=frameworks, ledger=known, modes=("eager",))
+    return results.load(run_dir)
+
+
+@pytest.mark.skipif(not have("torch"), reason="torch not installed")
+def test_torch_binary_entries_declare_their_documented_definitions(binary_rows):
+    api = "torch.nn.functional.binary_cross_entropy"
+    verdict, reason = _verdict(binary_rows, api, "bce-exact-zero-and-one[reduction=none]")
+    assert verdict == "semantic-difference" and "log_clamp=-100" in reason
+    api = "torch.nn.BCEWithLogitsLoss"
+    verdict, reason = _verdict(binary_rows, api, "bcel-seg-nchw-pos-weight[reduction=none]")
+    assert verdict == "semantic-difference" and "pos_weight_axis=last" in reason
+    assert _verdict(binary_rows, api, "bcel-zero-logits[reduction=none]", "grad")[0] == "pass"
+
+
+@pytest.mark.skipif(not have("paddle"), reason="paddle not installed")
+def test_paddle_zero_logit_gradient_is_a_known_defect(binary_rows):
+    api = "paddle.nn.functional.binary_cross_entropy_with_logits"
+    verdict, reason = _verdict(binary_rows, api, "bcel-zero-logits[reduction=none]", "grad")
+    assert verdict == "known" and "Paddle/pull/64253" in reason
+
+
+@pytest.mark.skipif(not have("tensorflow"), reason="tensorflow not installed")
+def test_keras_binary_crossentropy_averages_over_the_last_axis(binary_rows):
+    api = "keras.losses.BinaryCrossentropy(from_logits=False)"
+    case_id = "bce-multilabel-2d[reduction=none,dtype=float32]"
+    verdict, reason = _verdict(binary_rows, api, case_id)
+    assert verdict == "semantic-difference" and "axis_mean=last" in reason
