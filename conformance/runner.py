@@ -34,7 +34,7 @@ from conformance.supervisor import Cancelled, Lost, StartFailed, Worker, WorkerU
 
 FRAMEWORKS = ("torch", "tensorflow", "jax", "paddle")
 # Eager plus each framework's idiomatic compiled mode. torch.compile is left out by default:
-# 15 s for the first shape and ~3 s per new one on this 2-core CPU (see adapters/torch.py).
+# 15 s for the first shape and ~3 s per new one on this 2-core CPU (see adapters/torch/__init__.py).
 DEFAULT_MODES = ("eager", "jit", "tf.function", "to_static")
 OUTPUTS = ("loss", "grad")
 SMALL = 64  # outputs up to this many elements are stored whole in the row

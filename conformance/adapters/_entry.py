@@ -1,6 +1,7 @@
 """The declaration every adapter entry makes, and the framework-free support check.
 
-An adapter module (``conformance/adapters/<framework>.py``) exposes:
+An adapter module (``conformance/adapters/<framework>/``: the framework interpreter in
+``__init__``, its entries in one module per loss family) exposes:
 
 ``FRAMEWORK``
     the framework's name as used on the command line (``torch``, ``tensorflow`` ...).
