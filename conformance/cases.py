@@ -47,6 +47,7 @@ from conformance._yaml import (
 )
 from conformance._yaml import MAX_FILE_BYTES as MAX_FILE_BYTES
 from conformance._yaml import MAX_YAML_VALUES as MAX_YAML_VALUES
+from conformance.oracle import params as params_registry
 
 __all__ = [
     "DEFAULT_MAX_ELEMENTS",
@@ -64,12 +65,7 @@ MAX_NDIM = schema.MAX_NDIM  # dimensions of an input, (N, C) plus up to 14 spati
 MAX_LITERAL_ELEMENTS = 2**16  # numbers in one literal `values` array; generators make more
 MAX_EXPANSION = 1000  # cases one matrix may expand into
 MAX_CASES = 10_000  # expanded cases in one file, and in one run
-DEFAULTS: dict[str, Any] = {
-    "weight": None,
-    "ignore_index": -100,
-    "reduction": "mean",
-    "label_smoothing": 0.0,
-}
+DEFAULTS: dict[str, Any] = params_registry.defaults()  # every parameter, at its default
 
 
 @dataclass(frozen=True)
@@ -377,12 +373,14 @@ def _expand(raw: dict[str, Any], label: str, line: int, kind: str) -> Iterator[C
     axes = list(matrix)
     for combo in itertools.product(*(matrix[a] for a in axes)):
         chosen = dict(zip(axes, combo, strict=True))
-        params = {**DEFAULTS, **raw.get("params", {})}
+        # The parameters the loss takes (conformance/oracle/__init__.py), at their defaults
+        taken = ("reduction", *oracle.LOSSES[raw["loss"]].params)
+        params = {**params_registry.defaults(taken), **raw.get("params", {})}
         for name, value in chosen.items():
             if name != "dtype":
                 params[name] = value
-        params["label_smoothing"] = float(params["label_smoothing"])
-        params["ignore_index"] = int(params["ignore_index"])  # YAML may say 255.0
+        # YAML may say 255.0 for an index: each parameter normalises its own values
+        params = {k: params_registry.PARAMS[k].normalise(v) for k, v in params.items()}
         suffix = ",".join(f"{a}={v}" for a, v in chosen.items())
         yield Case(
             id=f"{raw['id']}[{suffix}]" if suffix else raw["id"],
@@ -665,7 +663,9 @@ def _make_target(
     count = round(share * target.size)
     if count:
         flat = target.reshape(-1)
-        flat[rng.choice(target.size, size=count, replace=False)] = int(params["ignore_index"])
+        flat[rng.choice(target.size, size=count, replace=False)] = int(
+            params.get("ignore_index", DEFAULTS["ignore_index"])
+        )
     return target
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from conformance.oracle import LOSSES as _ORACLES
+from conformance.oracle.params import PARAMS
 
 # Losses come from the oracle's table (conformance/oracle/__init__.py), the one place a loss
 # is declared; which parameters and target kinds each takes is checked in cases.py from it.
@@ -23,7 +24,7 @@ LOSSES = tuple(_ORACLES)
 DTYPES = ("float16", "float32", "float64")
 REDUCTIONS = ("none", "mean", "sum")
 # Case fields a matrix may vary; each expands into one case per value.
-MATRIX_AXES = ("dtype", "reduction", "label_smoothing", "ignore_index")
+MATRIX_AXES = ("dtype", *(name for name, p in PARAMS.items() if p.matrix))
 
 # Inputs have shape (N, C, d1, ..., dk): up to 14 spatial dimensions. NumPy 1.x stops at 32
 # and the oracle adds axes of its own, and no loss API is exercised beyond a handful.
@@ -86,17 +87,10 @@ _target = {
     "additionalProperties": False,
 }
 
+# Parameters and matrix axes come from the parameter registry (conformance/oracle/params.py).
 _params = {
     "type": "object",
-    "properties": {
-        # A flat list of C numbers; nested lists only in error cases (checked in cases.py).
-        "weight": {"type": "array", "items": {"type": ["number", "array"]}, "minItems": 1},
-        "ignore_index": _int,
-        "reduction": {"enum": list(REDUCTIONS)},
-        "label_smoothing": {"type": "number", "minimum": 0, "maximum": 1},
-        # Binary losses: the weight of a positive target, one per class (C numbers).
-        "pos_weight": {"type": "array", "items": {"type": "number"}, "minItems": 1},
-    },
+    "properties": {name: dict(p.schema) for name, p in PARAMS.items()},
     "additionalProperties": False,
 }
 
@@ -104,13 +98,11 @@ _matrix = {
     "type": "object",
     "properties": {
         "dtype": {"type": "array", "items": {"enum": list(DTYPES)}, "minItems": 1},
-        "reduction": {"type": "array", "items": {"enum": list(REDUCTIONS)}, "minItems": 1},
-        "label_smoothing": {
-            "type": "array",
-            "items": {"type": "number", "minimum": 0, "maximum": 1},
-            "minItems": 1,
+        **{
+            name: {"type": "array", "items": dict(p.schema), "minItems": 1}
+            for name, p in PARAMS.items()
+            if p.matrix
         },
-        "ignore_index": {"type": "array", "items": _int, "minItems": 1},
     },
     "additionalProperties": False,
 }

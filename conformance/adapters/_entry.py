@@ -29,10 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from conformance.oracle.options import Declared
+from conformance.oracle.params import PARAMS, used
 from conformance.protocol import Task
-
-# Canonical defaults: a parameter at its default is not "used" by a case.
-DEFAULT_IGNORE_INDEX = -100
 
 Run = Callable[[Task], tuple[dict[str, np.ndarray], str]]
 
@@ -91,23 +89,20 @@ class Entry:
 
 
 def used_params(task: Task) -> set[str]:
-    """The canonical parameters that change the result of ``task``.
+    """The canonical parameters that change the result of ``task`` (all but ``reduction``,
+    which :func:`unsupported_reason` checks against the entry's reductions).
 
     ``ignore_index`` counts only when some target equals it: an index nobody uses changes
-    nothing, so APIs without it can still be compared on that case.
+    nothing, so APIs without it can still be compared on that case
+    (conformance/oracle/params.py decides).
     """
-    used: set[str] = set()
-    p = task.params
-    for name in ("weight", "pos_weight"):
-        if p.get(name) is not None:
-            used.add(name)
-    if float(p.get("label_smoothing", 0.0)) != 0.0:
-        used.add("label_smoothing")
-    if task.target_kind == "index" and np.any(
-        task.target == int(p.get("ignore_index", DEFAULT_IGNORE_INDEX))
-    ):
-        used.add("ignore_index")
-    return used
+    return {
+        name
+        for name, value in task.params.items()
+        if name != "reduction"
+        and name in PARAMS
+        and used(name, value, task.target, task.target_kind)
+    }
 
 
 def unsupported_reason(entry: Entry, task: Task) -> str | None:

@@ -1,0 +1,82 @@
+"""The case parameters: one declaration per parameter, shared by every loss that takes it.
+
+A loss names the parameters it takes in ``LossOracle.params`` (conformance/oracle/__init__.py);
+this table says what each one is: the JSON Schema of its value in a case file (the schema's
+``params`` and ``matrix`` sections are built from it), its default when a case does not give
+it, how a YAML value is normalised (``255.0`` -> ``255`` for an index), and whether a matrix
+may vary it. Adding a parameter is one line here.
+
+Whether a task *uses* a parameter (and so needs an entry that has it) is decided by
+:func:`used`: a value other than the default, and for ``ignore_index`` an index some target
+actually holds (an index nobody uses changes nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PARAMS", "CaseParam", "defaults", "used"]
+
+_INT = {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}
+_NUMBERS = {"type": "array", "items": {"type": "number"}, "minItems": 1}
+
+
+@dataclass(frozen=True)
+class CaseParam:
+    name: str
+    schema: Mapping[str, Any]
+    default: Any = None
+    coerce: Callable[[Any], Any] | None = None
+    matrix: bool = False  # a matrix may list values of it
+    doc: str = ""
+
+    def normalise(self, value: Any) -> Any:
+        return value if value is None or self.coerce is None else self.coerce(value)
+
+
+PARAMS: dict[str, CaseParam] = {
+    p.name: p
+    for p in (
+        # A flat list of C numbers; nested lists only in error cases (checked in cases.py).
+        CaseParam(
+            "weight",
+            {"type": "array", "items": {"type": ["number", "array"]}, "minItems": 1},
+            doc="per-class weight (C numbers; broadcast along axis 1 for elementwise losses)",
+        ),
+        CaseParam("ignore_index", _INT, -100, int, matrix=True, doc="class index to ignore"),
+        CaseParam(
+            "reduction", {"enum": ["none", "mean", "sum"]}, "mean", matrix=True, doc="reduction"
+        ),
+        CaseParam(
+            "label_smoothing",
+            {"type": "number", "minimum": 0, "maximum": 1},
+            0.0,
+            float,
+            matrix=True,
+            doc="mass moved from the target to the uniform distribution",
+        ),
+        # Binary losses: the weight of a positive target, one per class (C numbers).
+        CaseParam("pos_weight", _NUMBERS, doc="weight of the positive term, per class"),
+    )
+}
+
+
+def defaults(names: Iterable[str] | None = None) -> dict[str, Any]:
+    """Parameters ``names`` (default: all) at their defaults: what a case starts from."""
+    return {name: PARAMS[name].default for name in (PARAMS if names is None else names)}
+
+
+def used(name: str, value: Any, target: np.ndarray | None, target_kind: str) -> bool:
+    """Whether ``value`` of parameter ``name`` changes the result (see the module docstring)."""
+    if value is None:
+        return False
+    if name == "ignore_index":
+        return target is not None and target_kind == "index" and bool(np.any(target == value))
+    default = PARAMS[name].default
+    if default is None:
+        return True
+    return bool(np.any(np.asarray(value, dtype=np.float64) != float(default)))
