@@ -6,6 +6,7 @@ of entries. An entry covers a failing row when every pattern matches::
     - api: paddle.nn*cross_entropy*          # fnmatch pattern of the API (case-sensitive)
       case: [ce-ignore-default*, ce-many-classes*]  # fnmatch pattern(s) of the case id
       output: any                            # loss | grad | any (default any)
+      mode: tf.function*                     # optional: fnmatch pattern of the mode
       verdict: mismatch                      # what the row would be without the ledger
       explanation: index_mean=elements       # optional: the diagnosis must name this option
       versions: {paddle: ">=2.4,<3.4"}       # optional: PEP 440 ranges of the row's framework
@@ -55,6 +56,7 @@ ENTRY_SCHEMA: dict[str, Any] = {
             ]
         },
         "output": {"enum": ["loss", "grad", "any"]},
+        "mode": {"type": "string", "minLength": 1, "maxLength": 100},
         "verdict": {"enum": list(COVERABLE)},
         "explanation": {"type": "string", "minLength": 1, "maxLength": 300},
         "versions": {
@@ -94,23 +96,26 @@ class Entry:
     output: str = "any"
     explanation: str = ""
     versions: Mapping[str, SpecifierSet] = field(default_factory=dict)
+    mode: str = "*"
 
     @property
     def where(self) -> str:
         return f"{self.file}:{self.line}"
 
-    def matches(self, api: str, case_id: str, output: str) -> bool:
+    def matches(self, api: str, case_id: str, output: str, mode: str = "eager") -> bool:
         """The patterns alone (no verdict or version): does this entry speak of the row?"""
         return (
             fnmatch.fnmatchcase(api, self.api)
             and any(fnmatch.fnmatchcase(case_id, pattern) for pattern in self.case)
             and self.output in ("any", output)
+            and fnmatch.fnmatchcase(mode, self.mode)
         )
 
     def covers(self, row: Mapping[str, Any], environment: Mapping[str, Any]) -> bool:
         """Whether this entry explains the failing ``row`` of a framework whose worker
         reported ``environment`` (package versions)."""
-        if not self.matches(str(row["api"]), str(row["case_id"]), str(row["output"])):
+        mode = str(row.get("mode") or "eager")
+        if not self.matches(str(row["api"]), str(row["case_id"]), str(row["output"]), mode):
             return False
         if row.get("verdict") != self.verdict:
             return False
@@ -150,11 +155,12 @@ class Ledger:
             spoken = [
                 row
                 for row, ref in zip(
-                    judged[["api", "case_id", "output", "verdict"]].itertuples(),
+                    judged[["api", "case_id", "output", "verdict", "mode"]].itertuples(),
                     ledger_refs,
                     strict=True,
                 )
-                if not ref and e.matches(str(row.api), str(row.case_id), str(row.output))
+                if not ref
+                and e.matches(str(row.api), str(row.case_id), str(row.output), str(row.mode))
             ]
             if spoken:
                 verdicts = sorted({str(r.verdict) for r in spoken})
@@ -231,6 +237,7 @@ def load_file(path: Path, *, unreadable_ok: bool = False) -> list[Entry]:
                 verdict=raw["verdict"],
                 reason=raw["reason"],
                 link=raw["link"],
+                mode=raw.get("mode", "*"),
                 output=raw.get("output", "any"),
                 explanation=explanation,
                 versions=versions,

@@ -332,6 +332,23 @@ def test_the_shipped_ledger_validates_and_names_upstream_links():
         assert entry.link.startswith("https://"), entry.where
 
 
+def test_a_ledger_entry_with_a_mode_covers_only_rows_of_that_mode(tmp_path):
+    path = tmp_path / "known.yaml"
+    path.write_text(
+        "known:\n  - api: tf.x\n    case: c*\n    mode: tf.function*\n    verdict: mismatch\n"
+        "    reason: graph rewrite\n    link: https://example.org/1\n"
+    )
+    known = ledger.load_paths([path])
+    row = {"api": "tf.x", "case_id": "c1", "output": "loss", "verdict": "mismatch"}
+    assert known.cover({**row, "mode": "tf.function-xla"}, {}) is not None
+    assert known.cover({**row, "mode": "eager"}, {}) is None
+    # a run without that mode does not call the entry stale
+    import pandas as pd
+
+    frame = pd.DataFrame([{**row, "mode": "eager", "ledger": None}])
+    assert known.stale(frame) == []
+
+
 def test_case_and_ledger_files_share_a_directory():
     loaded = cases.load_paths([CASES])
     assert loaded and all(c.file != "cases/known.yaml" for c in loaded)

@@ -86,6 +86,8 @@ class Entry:
     doc: str = ""
     profile: tuple[Declared, ...] = ()
     modes: frozenset[str] = frozenset({"eager"})
+    # A further support check of the entry's own (see _spec.Spec.unsupported).
+    unsupported: Callable[[Task], str | None] | None = None
 
 
 def used_params(task: Task) -> set[str]:
@@ -121,4 +123,6 @@ def unsupported_reason(entry: Entry, task: Task) -> str | None:
         return f"{entry.api} cannot express reduction={reduction!r}"
     if task.mode not in entry.modes:
         return f"{entry.api} has no {task.mode!r} mode (has: {', '.join(sorted(entry.modes))})"
+    if entry.unsupported is not None:
+        return entry.unsupported(task)
     return None

@@ -32,6 +32,7 @@ __all__ = [
     "Const",
     "Framework",
     "Kw",
+    "Op",
     "Param",
     "Spec",
     "Tensor",
@@ -40,6 +41,7 @@ __all__ = [
     "render",
     "resolve_dotted",
     "run",
+    "spatial_only",
     "twins",
 ]
 
@@ -84,20 +86,50 @@ class Const:
         return self.of(task) if self.of is not None else self.value
 
 
-Source = Tensor | Param | Const
+@dataclass(frozen=True)
+class Op:
+    """A public framework function applied to other sources, as a user writes it:
+    ``Op("tf.gather", (Tensor("weight"), Tensor("target")))`` is ``tf.gather(w, target)``
+    (class weights as per-sample weights), ``Op("paddle.unsqueeze", (Tensor("target"),
+    Const(1)))`` a label with its class axis kept."""
+
+    function: str
+    args: tuple[Source, ...]
+
+
+Source = Tensor | Param | Const | Op
+
+
+def _tensors(source: Source) -> set[str]:
+    if isinstance(source, Tensor):
+        return {source.name}
+    if isinstance(source, Op):
+        return set().union(*(_tensors(a) for a in source.args))
+    return set()
 
 
 @dataclass(frozen=True)
 class Kw:
-    """A keyword argument; ``when`` (a predicate on the task) limits where it is passed."""
+    """A keyword argument; ``when`` (a predicate on the task) limits where it is passed.
+
+    A keyword whose tensor the case lacks (no ``weight``) is left out, or, for an argument
+    the API requires, replaced by ``absent`` (``pos_weight=1.0``), shown in the call text."""
 
     name: str
     source: Source
     when: Callable[[Task], bool] | None = None
+    absent: Source | None = None
 
 
 def index_targets(task: Task) -> bool:
     return task.target_kind == "index"
+
+
+def spatial_only(task: Task) -> str | None:
+    """For a channels-last variant: on (N, C) input it is the entry itself."""
+    if task.input.ndim > 2:
+        return None
+    return "a channels-last variant: on (N, C) input it makes the documented call"
 
 
 @dataclass(frozen=True)
@@ -115,9 +147,19 @@ class Spec:
     # The entry's name in rows when one callable serves two entries (Keras'
     # BinaryCrossentropy with from_logits=True and False); default: ``api``.
     name: str = ""
+    # Why a task is outside this entry, beyond what its arguments say (a channels-last
+    # variant has nothing to add on 2-d input); None when it is in.
+    unsupported: Callable[[Task], str | None] | None = None
 
     def sources(self) -> list[Source]:
-        return [*self.args, *(k.source for k in self.kwargs)]
+        flat: list[Source] = []
+        todo: list[Source] = [*self.args, *(k.source for k in self.kwargs)]
+        while todo:
+            source = todo.pop()
+            flat.append(source)
+            if isinstance(source, Op):
+                todo.extend(source.args)
+        return flat
 
     @property
     def params(self) -> frozenset[str]:
@@ -162,12 +204,15 @@ class Framework(Protocol):
 
 def _active(spec: Spec, task: Task) -> tuple[list[Source], list[Kw]]:
     absent = {n for n in _OPTIONAL if task.params.get(n) is None}
-    kwargs = [
-        k
-        for k in spec.kwargs
-        if (k.when is None or k.when(task))
-        and not (isinstance(k.source, Tensor) and k.source.name in absent)
-    ]
+    kwargs = []
+    for k in spec.kwargs:
+        if k.when is not None and not k.when(task):
+            continue
+        if _tensors(k.source) & absent:
+            if k.absent is None:
+                continue
+            k = Kw(k.name, k.absent)
+        kwargs.append(k)
     return list(spec.args), kwargs
 
 
@@ -179,6 +224,8 @@ def _text(source: Source, task: Task, fw: Framework) -> str:
         return name
     if isinstance(source, Param):
         return repr(source.value(task))
+    if isinstance(source, Op):
+        return f"{source.function}({', '.join(_text(a, task, fw) for a in source.args)})"
     return repr(source.resolve(task))
 
 
@@ -214,6 +261,8 @@ def run(spec: Spec, fw: Framework, task: Task) -> tuple[dict[str, np.ndarray], s
             if isinstance(source, Tensor):
                 tensor = x if source.name == "input" else constants[source.name]
                 return fw.channels_last(tensor) if source.channels_last else tensor
+            if isinstance(source, Op):
+                return fw.resolve(source.function)(*(value(a, x) for a in source.args))
             return source.value(task) if isinstance(source, Param) else source.resolve(task)
 
         def loss_of(x: Any) -> Any:
@@ -261,6 +310,7 @@ def entries(specs: tuple[Spec, ...], fw: Framework) -> tuple[Entry, ...]:
             doc=s.doc,
             profile=s.profile,
             modes=frozenset(fw.modes),
+            unsupported=s.unsupported,
         )
         for s in specs
     )

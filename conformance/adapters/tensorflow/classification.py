@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from conformance.adapters._spec import Const, Kw, Param, Spec, Tensor
+from dataclasses import replace
+
+from conformance.adapters._spec import Const, Kw, Param, Spec, Tensor, spatial_only
 from conformance.oracle.options import Declared
 
 _KERAS_LOSS = "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/losses/loss.py"
@@ -15,15 +17,32 @@ _KERAS_FLOATX = Declared(
 _KERAS_EMPTY_MEAN = Declared("empty_mean", "zero", _KERAS_LOSS)
 
 _BY_KERAS = {"none": None, "mean": "sum_over_batch_size", "sum": "sum"}
-# Keras' sparse cross-entropy, class and function alike. Both take axis=, but the TF backend
-# raises "Only axis=-1 is currently supported" for another axis of an N-d input, so N-d input
-# goes channels-last instead (https://github.com/keras-team/keras/issues/21097).
-_KERAS_SPARSE_ARGS = (Tensor("target"), Tensor("input", channels_last=True))
+# Keras' sparse cross-entropy, class and function alike, called as documented: axis=1 for
+# the channel-first layout. The TF backend raises "Only axis=-1 is currently supported" for
+# another axis of N-d input (https://github.com/keras-team/keras/issues/21097): those rows
+# show it. The workaround a user applies, classes moved last with the default axis=-1, is a
+# separately named variant that runs on N-d input only.
+_KERAS_SPARSE_ARGS = (Tensor("target"), Tensor("input"))
 _KERAS_SPARSE_KWARGS = (
     Kw("from_logits", Const(True)),
     Kw("ignore_class", Param("ignore_index")),
-    Kw("axis", Const(1), when=lambda task: task.input.ndim <= 2),
+    Kw("axis", Const(1)),
 )
+_CHANNELS_LAST_ARGS = (Tensor("target"), Tensor("input", channels_last=True))
+
+
+def _channels_last(spec: Spec) -> Spec:
+    """``spec`` with the input's classes moved last and the default axis (-1)."""
+    return replace(
+        spec,
+        args=_CHANNELS_LAST_ARGS,
+        kwargs=tuple(k for k in spec.kwargs if k.name != "axis"),
+        name=f"{spec.api}[channels-last]",
+        unsupported=spatial_only,
+        doc=f"{spec.doc}; N-d input moved to channels-last (the workaround for axis=1)",
+    )
+
+
 _TF_REDUCE = {"mean": "tf.reduce_mean", "sum": "tf.reduce_sum"}
 
 SPECS: tuple[Spec, ...] = (
@@ -71,11 +90,7 @@ SPECS: tuple[Spec, ...] = (
         "cross_entropy",
         frozenset({"index"}),
         args=_KERAS_SPARSE_ARGS,
-        kwargs=(
-            *_KERAS_SPARSE_KWARGS[:2],
-            Kw("reduction", Param("reduction", _BY_KERAS)),
-            _KERAS_SPARSE_KWARGS[2],
-        ),
+        kwargs=(*_KERAS_SPARSE_KWARGS, Kw("reduction", Param("reduction", _BY_KERAS))),
         form="class",
         doc="ignore_index as ignore_class; mean as reduction='sum_over_batch_size'",
         profile=(_KERAS_FLOATX, _KERAS_EMPTY_MEAN),
@@ -179,4 +194,7 @@ SPECS += (
         reduce=_KERAS_REDUCE,
         doc="per-sample losses; mean/sum via keras.ops",
     ),
+)
+SPECS += tuple(
+    _channels_last(s) for s in SPECS if s.api.startswith("keras.losses.") and "parse" in s.api
 )
