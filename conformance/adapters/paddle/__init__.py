@@ -15,7 +15,7 @@ import numpy as np
 
 from conformance.adapters._entry import Unavailable
 from conformance.adapters._spec import entries, resolve_dotted
-from conformance.adapters.paddle import classification
+from conformance.adapters.paddle import classification, legacy
 from conformance.protocol import Task
 
 FRAMEWORK = "paddle"
@@ -100,5 +100,5 @@ class _Paddle:
 NOT_IMPLEMENTED = (r"\(NotFound\) The kernel with key .* is not registered",)
 
 # The entries, one module per loss family; adding a family is one import here.
-SPECS = (*classification.SPECS,)
+SPECS = (*classification.SPECS, *legacy.SPECS)
 ENTRIES = entries(SPECS, _Paddle())
