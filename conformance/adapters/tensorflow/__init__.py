@@ -16,7 +16,7 @@ import numpy as np
 
 from conformance.adapters._entry import Unavailable
 from conformance.adapters._spec import entries, resolve_dotted
-from conformance.adapters.tensorflow import classification, legacy
+from conformance.adapters.tensorflow import classification, keras_ops, legacy
 from conformance.protocol import Task
 
 FRAMEWORK = "tensorflow"
@@ -131,7 +131,7 @@ class _TensorFlow:
 
 
 # The entries, one module per loss family; adding a family is one import here.
-SPECS = (*classification.SPECS, *legacy.SPECS)
+SPECS = (*classification.SPECS, *keras_ops.SPECS, *legacy.SPECS)
 ENTRIES = entries(SPECS, _TensorFlow())
 # Losses the suite covers that this framework has no public API for.
 OUT_OF_SCOPE = (("nll_loss", "no NLL loss on log-probabilities in tf.nn or keras.losses"),)
