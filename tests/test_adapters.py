@@ -381,7 +381,6 @@ UNSUPPORTED = [
         {"label_smoothing": 0.1},
         "label_smoothing",
     ),
-    ("tensorflow", "keras.losses.SparseCategoricalCrossentropy", {"weight": SEED_W}, "weight"),
     (
         "tensorflow",
         "keras.losses.SparseCategoricalCrossentropy",
@@ -419,7 +418,7 @@ def test_unsupported_params(
     ("framework", "api"),
     [
         ("tensorflow", "tf.nn.sparse_softmax_cross_entropy_with_logits"),
-        ("jax", "optax.softmax_cross_entropy_with_integer_labels"),
+        ("tensorflow", "tf.compat.v1.losses.sparse_softmax_cross_entropy"),
     ],
 )
 def test_ignore_index_unsupported_only_when_used(
@@ -431,6 +430,52 @@ def test_ignore_index_unsupported_only_when_used(
     assert used.reason == f"{api} has no native parameter for ignore_index"
     unused = _call(worker(framework), _task(entry, SEED_X, SEED_T, ignore_index=2))
     assert unused.status == "ok", unused.reason
+
+
+# ------------------------------------------ class weights and ignored labels, as users pass them
+
+X3 = np.array([[0.0, 1, 0], [0, 0, 1], [1, 2, 3]])
+
+
+def test_keras_class_weights_as_sample_weight(worker: Callable[[str], Worker]) -> None:
+    """Keras users weight classes with sample_weight=w[target] (Model.fit(class_weight=)):
+    the mean divides the weighted sum by the number of samples (declared index_mean=count),
+    not by the sum of the weights."""
+    entry = next(
+        e for e in _entries("tensorflow") if e.api == "keras.losses.SparseCategoricalCrossentropy"
+    )
+    target = np.array([0, 1, 2])
+    task = _task(entry, X3, target, weight=SEED_W)
+    outcome = _call(worker("tensorflow"), task)
+    assert outcome.status == "ok", outcome.reason
+    assert "(target, input, sample_weight=tf.gather(w, target))" in outcome.call
+    total = oracle.cross_entropy(X3, target, weight=SEED_W, reduction="sum")
+    assert float(outcome.outputs["loss"]) == pytest.approx(float(total) / 3, rel=1e-6)
+    assert float(outcome.outputs["loss"]) != pytest.approx(
+        float(oracle.cross_entropy(X3, target, weight=SEED_W)), rel=1e-3
+    )
+    ignored = _call(worker("tensorflow"), _task(entry, X3, np.array([0, -100, 2]), weight=SEED_W))
+    assert ignored.status == "unsupported"
+    assert "cannot gather at an ignored label" in ignored.reason
+
+
+def test_optax_ignores_labels_with_where(worker: Callable[[str], Worker]) -> None:
+    """optax users mask ignored labels with where=; jnp.mean then averages every element."""
+    entry = next(
+        e for e in _entries("jax") if e.api == "optax.softmax_cross_entropy_with_integer_labels"
+    )
+    target = np.array([0, -100, 2])
+    task = _task(entry, X3, target)
+    outcome = _call(worker("jax"), task)
+    assert outcome.status == "ok", outcome.reason
+    assert outcome.call == (
+        "jnp.mean(optax.softmax_cross_entropy_with_integer_labels(input, target, axis=1, "
+        "where=jnp.not_equal(target, -100)))"
+    )
+    total = oracle.cross_entropy(X3, target, reduction="sum")
+    assert float(outcome.outputs["loss"]) == pytest.approx(float(total) / 3, rel=1e-12)
+    grad = oracle.cross_entropy_grad(X3, target, reduction="sum") / 3
+    np.testing.assert_allclose(outcome.outputs["grad"], grad, rtol=1e-12, atol=1e-15)
 
 
 # --------------------------------------------------------------------------- ignore_index

@@ -119,6 +119,8 @@ class Kw:
     source: Source
     when: Callable[[Task], bool] | None = None
     absent: Source | None = None
+    # For a class: passed to the call (``loss(y, p, sample_weight=...)``), not the constructor.
+    at_call: bool = False
 
 
 def index_targets(task: Task) -> bool:
@@ -211,7 +213,7 @@ def _active(spec: Spec, task: Task) -> tuple[list[Source], list[Kw]]:
         if _tensors(k.source) & absent:
             if k.absent is None:
                 continue
-            k = Kw(k.name, k.absent)
+            k = Kw(k.name, k.absent, at_call=k.at_call)
         kwargs.append(k)
     return list(spec.args), kwargs
 
@@ -233,9 +235,10 @@ def render(spec: Spec, task: Task, fw: Framework) -> str:
     """The call as a user writes it, from the same argument list :func:`run` passes."""
     args, kwargs = _active(spec, task)
     positional = [_text(a, task, fw) for a in args]
-    keywords = [f"{k.name}={_text(k.source, task, fw)}" for k in kwargs]
+    keywords = [f"{k.name}={_text(k.source, task, fw)}" for k in kwargs if not k.at_call]
+    at_call = [f"{k.name}={_text(k.source, task, fw)}" for k in kwargs if k.at_call]
     if spec.form == "class":
-        call = f"{spec.api}({', '.join(keywords)})({', '.join(positional)})"
+        call = f"{spec.api}({', '.join(keywords)})({', '.join([*positional, *at_call])})"
     else:
         call = f"{spec.api}({', '.join([*positional, *keywords])})"
     reduction = task.params.get("reduction", "mean")
@@ -267,11 +270,12 @@ def run(spec: Spec, fw: Framework, task: Task) -> tuple[dict[str, np.ndarray], s
 
         def loss_of(x: Any) -> Any:
             positional = [value(a, x) for a in args]
-            keywords = {k.name: value(k.source, x) for k in kwargs}
+            keywords = {k.name: value(k.source, x) for k in kwargs if not k.at_call}
+            at_call = {k.name: value(k.source, x) for k in kwargs if k.at_call}
             if spec.form == "class":
-                out = function(**keywords)(*positional)
+                out = function(**keywords)(*positional, **at_call)
             else:
-                out = function(*positional, **keywords)
+                out = function(*positional, **keywords, **at_call)
             return reduce(out) if reduce is not None else out
 
         outputs = fw.value_and_grad(task, loss_of)

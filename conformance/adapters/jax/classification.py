@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from conformance.adapters._spec import Const, Kw, Spec, Tensor
+from conformance.adapters._entry import used_params
+from conformance.adapters._spec import Const, Kw, Op, Param, Spec, Tensor
 from conformance.oracle.options import Declared
+from conformance.protocol import Task
+
+
+def _ignoring(task: Task) -> bool:
+    return "ignore_index" in used_params(task)
+
 
 # optax returns per-element losses; "mean"/"sum" are jnp's, shown in the call text.
 _JNP_REDUCE = {"mean": "jnp.mean", "sum": "jnp.sum"}
@@ -16,9 +23,26 @@ SPECS: tuple[Spec, ...] = (
         "cross_entropy",
         frozenset({"index"}),
         args=(Tensor("input"), Tensor("target")),
-        kwargs=(Kw("axis", Const(1)),),
+        kwargs=(
+            Kw("axis", Const(1)),
+            # how optax users ignore labels: where= masks them (their loss is 0)
+            Kw(
+                "where",
+                Op("jnp.not_equal", (Tensor("target"), Param("ignore_index"))),
+                when=_ignoring,
+            ),
+        ),
         reduce=_JNP_REDUCE,
-        doc="per-element losses; mean/sum via jnp.mean/jnp.sum",
+        doc="ignore_index as where=jnp.not_equal(target, ignore_index); per-element losses, "
+        "mean/sum via jnp.mean/jnp.sum",
+        # jnp.mean averages every element, the masked ones (0) included
+        profile=(
+            Declared(
+                "index_mean",
+                "elements",
+                "https://docs.jax.dev/en/latest/_autosummary/jax.numpy.mean.html",
+            ),
+        ),
     ),
     Spec(
         "optax.softmax_cross_entropy",

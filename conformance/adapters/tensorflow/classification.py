@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from conformance.adapters._spec import Const, Kw, Param, Spec, Tensor, spatial_only
+from conformance.adapters._entry import used_params
+from conformance.adapters._spec import Const, Kw, Op, Param, Spec, Tensor, spatial_only
 from conformance.oracle.options import Declared
+from conformance.protocol import Task
 
 _KERAS_LOSS = "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/losses/loss.py"
 # Keras losses compute in `dtype`, which defaults to keras.backend.floatx() (float32): a
@@ -28,17 +30,31 @@ _KERAS_SPARSE_KWARGS = (
     Kw("ignore_class", Param("ignore_index")),
     Kw("axis", Const(1)),
 )
+_PER_SAMPLE = Op("tf.gather", (Tensor("weight"), Tensor("target")))  # w[target]
 _CHANNELS_LAST_ARGS = (Tensor("target"), Tensor("input", channels_last=True))
+
+
+def _no_gather_at_ignored(task: Task) -> str | None:
+    if task.params.get("weight") is not None and "ignore_index" in used_params(task):
+        return (
+            "class weights as sample_weight=tf.gather(w, target) cannot gather at an ignored label"
+        )
+    return None
 
 
 def _channels_last(spec: Spec) -> Spec:
     """``spec`` with the input's classes moved last and the default axis (-1)."""
+    own = spec.unsupported
+
+    def unsupported(task: Task) -> str | None:
+        return spatial_only(task) or (own(task) if own is not None else None)
+
     return replace(
         spec,
         args=_CHANNELS_LAST_ARGS,
         kwargs=tuple(k for k in spec.kwargs if k.name != "axis"),
         name=f"{spec.api}[channels-last]",
-        unsupported=spatial_only,
+        unsupported=unsupported,
         doc=f"{spec.doc}; N-d input moved to channels-last (the workaround for axis=1)",
     )
 
@@ -90,10 +106,21 @@ SPECS: tuple[Spec, ...] = (
         "cross_entropy",
         frozenset({"index"}),
         args=_KERAS_SPARSE_ARGS,
-        kwargs=(*_KERAS_SPARSE_KWARGS, Kw("reduction", Param("reduction", _BY_KERAS))),
+        kwargs=(
+            *_KERAS_SPARSE_KWARGS,
+            Kw("reduction", Param("reduction", _BY_KERAS)),
+            # class weights as Keras users apply them (what Model.fit(class_weight=...) does)
+            Kw(
+                "sample_weight", Op("tf.gather", (Tensor("weight"), Tensor("target"))), at_call=True
+            ),
+        ),
         form="class",
-        doc="ignore_index as ignore_class; mean as reduction='sum_over_batch_size'",
-        profile=(_KERAS_FLOATX, _KERAS_EMPTY_MEAN),
+        doc="ignore_index as ignore_class; class weights as sample_weight=tf.gather(w, target); "
+        "mean as reduction='sum_over_batch_size'",
+        # 'sum_over_batch_size' divides the weighted sum by the number of (non-ignored)
+        # elements, not by the sum of the weights
+        profile=(_KERAS_FLOATX, _KERAS_EMPTY_MEAN, Declared("index_mean", "count", _KERAS_LOSS)),
+        unsupported=_no_gather_at_ignored,
     ),
     Spec(
         "keras.losses.CategoricalCrossentropy",
