@@ -7,6 +7,7 @@ time, each framework in its own thread. The oracle runs here, in the parent, onc
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import platform
 import sys
@@ -373,6 +374,29 @@ class Session:
                 fw.worker.stop()
         self._pool.shutdown()
 
+    @property
+    def prepared(self) -> list[_Framework]:
+        return list(self._prepared)
+
+    def serve(
+        self,
+        fw: _Framework,
+        case: Case,
+        x: np.ndarray,
+        target: np.ndarray,
+        expected: Expected,
+        emit: Callable[[list[dict[str, Any]]], None],
+    ) -> None:
+        """Run ``case`` on the entries of one framework, in every mode; rows go to ``emit``."""
+        tasks = [
+            (entry, _task(case, entry, x, target, self.device, mode))
+            for entry in fw.entries
+            if entry.loss == case.loss
+            for mode in self.modes
+            if mode in entry.modes
+        ]
+        _serve_case(fw, case, tasks, expected, self.device, self.timeout, emit)
+
     def judge(self, case: Case, emit: Callable[[list[dict[str, Any]]], None]) -> None:
         """Run ``case`` on every framework at once; each (case, API)'s rows go to ``emit``
         as soon as they are judged. Raises what ``emit`` raises, after every framework is
@@ -380,22 +404,7 @@ class Session:
         x, target = case.arrays()
         expected = expected_for(case, x, target)
         jobs = [
-            self._pool.submit(
-                _serve_case,
-                fw,
-                case,
-                [
-                    (entry, _task(case, entry, x, target, self.device, mode))
-                    for entry in fw.entries
-                    if entry.loss == case.loss
-                    for mode in self.modes
-                    if mode in entry.modes
-                ],
-                expected,
-                self.device,
-                self.timeout,
-                emit,
-            )
+            self._pool.submit(self.serve, fw, case, x, target, expected, emit)
             for fw in self._prepared
         ]
         _wait(jobs)
@@ -413,38 +422,115 @@ class Session:
         return collected
 
 
+# Cases in flight at once when frameworks run ahead of each other: bounds the arrays and
+# oracle outputs held in memory, not the speed (each framework keeps its own queue).
+LOOKAHEAD = 16
+
+
+class _CaseWork:
+    """One case's arrays and canonical outputs, computed once by the first framework that
+    needs them and shared by the others; dropped when every framework is done with it."""
+
+    def __init__(self, case: Case, pending: int) -> None:
+        self.case, self.pending, self.complete = case, pending, True
+        self._lock = threading.Lock()
+        self._value: tuple[np.ndarray, np.ndarray, Expected] | None = None
+
+    def get(self) -> tuple[np.ndarray, np.ndarray, Expected]:
+        with self._lock:
+            if self._value is None:
+                x, target = self.case.arrays()
+                self._value = (x, target, expected_for(self.case, x, target))
+            return self._value
+
+    def drop(self) -> None:
+        with self._lock:
+            self._value = None
+
+
+def _acquire(window: threading.Semaphore, stop: threading.Event) -> bool:
+    """Take a place in the window, or False once ``stop`` is set (waiting stays
+    interruptible: a blocking acquire would not see a Ctrl-C)."""
+    while not window.acquire(timeout=0.2):
+        if stop.is_set():
+            return False
+    if stop.is_set():
+        window.release()
+        return False
+    return True
+
+
 def _serve_cases(
     cases: Sequence[Case],
     session: Session,
     writer: ResultWriter,
     progress: Callable[[int, int, str], None] | None,
 ) -> int:
-    """Serve the cases one after another; returns how many cases completed.
+    """Serve the cases; returns how many cases completed on every framework.
 
-    The loop stops between cases when ``session.stop`` is set (the CLI sets it on Ctrl-C or
-    SIGTERM) or on KeyboardInterrupt (a Python caller's Ctrl-C): the calls in flight finish
-    and write their rows first. A results file that cannot be written (disk full) stops it.
+    Each framework works through its own queue of cases (no framework waits for a slower
+    one), at most ``LOOKAHEAD`` cases ahead of the oldest unfinished case; each case's
+    oracle runs once. The run stops taking new cases when ``session.stop`` is set (the CLI
+    sets it on Ctrl-C or SIGTERM) or on KeyboardInterrupt (a Python caller's Ctrl-C): the
+    calls in flight finish and write their rows first. A results file that cannot be
+    written (disk full) stops it.
     """
+    frameworks = session.prepared
+    if not frameworks:
+        return len(cases)
+    executors = {fw.name: ThreadPoolExecutor(1) for fw in frameworks}
+    window = threading.Semaphore(LOOKAHEAD)
+    lock = threading.Lock()
     completed = 0
-    try:
-        for case in cases:
-            if session.stop.is_set():
-                break
-            if progress:
-                progress(completed, len(cases), case.id)
-            try:
-                session.judge(case, writer.write)
-            except KeyboardInterrupt:  # raised between jobs: the case is done
+    jobs: list[Future[bool]] = []
+
+    def serve(fw: _Framework, work: _CaseWork) -> bool:
+        if session.stop.is_set():
+            return False
+        x, target, expected = work.get()
+        session.serve(fw, work.case, x, target, expected, writer.write)
+        return True
+
+    def finished(work: _CaseWork, job: Future[bool]) -> None:
+        nonlocal completed
+        failed = job.cancelled() or job.exception() is not None
+        if failed:
+            session.stop.set()  # e.g. ResultsUnwritable: take no further cases
+        with lock:
+            work.complete &= not failed and job.result()
+            work.pending -= 1
+            if work.pending:
+                return
+            work.drop()
+            window.release()
+            if work.complete:
                 completed += 1
-                raise
-            completed += 1
-        else:
+                if progress:
+                    progress(completed, len(cases), work.case.id)
+
+    try:
+        try:
             if progress:
-                progress(len(cases), len(cases), "")
-    except KeyboardInterrupt:
-        session.stop.set()
+                progress(0, len(cases), cases[0].id if cases else "")
+            for case in cases:
+                if not _acquire(window, session.stop):
+                    break
+                work = _CaseWork(case, len(frameworks))
+                for fw in frameworks:
+                    job = executors[fw.name].submit(serve, fw, work)
+                    job.add_done_callback(functools.partial(finished, work))
+                    jobs.append(job)
+        except KeyboardInterrupt:
+            session.stop.set()
+        try:
+            _wait(jobs)
+        except KeyboardInterrupt:  # raised between jobs: the calls in flight are done
+            session.stop.set()
     except ResultsUnwritable:  # every job has finished (see _wait); the rows so far are kept
         session.stop.set()
+    finally:
+        for executor in executors.values():
+            executor.shutdown()
     return completed
 
 
