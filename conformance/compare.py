@@ -31,8 +31,12 @@ raises (an input nobody foresaw ends as a failed comparison that says "comparato
    ``norm_scale`` = max m. A failing reason names the bound that was exceeded.
 
 TOLERANCE TABLE (why these numbers)
-- ``eps(dtype)``: float16 9.77e-4, float32 1.19e-7, float64 2.22e-16 — the unit roundoff of the
-  case dtype, because the framework computes in it (or better).
+- ``eps(dtype)``: float16 9.77e-4 (2^-10), bfloat16 7.81e-3 (2^-7), float32 1.19e-7 (2^-23),
+  float64 2.22e-16 (2^-52) — the machine epsilon of the case dtype (the spacing of its numbers
+  at 1, twice the unit roundoff: bfloat16's unit roundoff is 2^-8), because the framework
+  computes in it (or better). One row per case dtype, all on the same footing, so k(n)
+  means the same number of the dtype's own ulps for each. bfloat16 is ml_dtypes' type
+  (conformance/dtypes.py); its ulps are measured on the bfloat16 grid (``ulp_distance``).
 - ``magnitude`` m: from the oracle, the same computation with every term replaced by its
   absolute value (Higham's running error bound: fl(Σ a) - Σ a <= γ_n Σ|a|). Cancellation in
   ``logsumexp(x) - x_y`` makes small losses carry absolute errors of the size of the logits;
@@ -81,8 +85,10 @@ from typing import Any
 
 import numpy as np
 
-DTYPE_EPS = {name: float(np.finfo(name).eps) for name in ("float16", "float32", "float64")}
-DTYPE_TINY = {name: float(np.finfo(name).tiny) for name in ("float16", "float32", "float64")}
+from conformance import dtypes
+
+DTYPE_EPS = {name: float(dtypes.finfo(name).eps) for name in dtypes.NAMES}
+DTYPE_TINY = {name: float(dtypes.finfo(name).tiny) for name in dtypes.NAMES}
 ELEMENTWISE_ULPS = 8
 
 
@@ -146,9 +152,9 @@ def ulp_distance(actual: np.ndarray, expected: np.ndarray, dtype: str) -> np.nda
     An expected value beyond the dtype's range is measured in the spacing at its largest
     finite number (not NaN).
     """
-    top = float(np.finfo(dtype).max)
+    top = float(dtypes.finfo(dtype).max)
     with np.errstate(over="ignore", invalid="ignore"):
-        at = np.minimum(np.abs(np.asarray(expected, dtype=np.float64)), top).astype(dtype)
+        at = dtypes.cast(np.minimum(np.abs(np.asarray(expected, dtype=np.float64)), top), dtype)
         spacing = np.spacing(at).astype(np.float64)
         distance: np.ndarray = np.abs(actual - expected) / spacing
     return distance
@@ -165,7 +171,7 @@ def _real_values(x: Any, what: str) -> tuple[np.ndarray | None, str, str]:
     except Exception as exc:  # ragged nested lists, objects numpy cannot hold
         return None, type(x).__name__, f"{what} is not an array ({type(exc).__name__}: {exc})"
     kind, name = arr.dtype.kind, str(arr.dtype)
-    if kind == "f":
+    if dtypes.is_float(arr.dtype):  # NumPy floats and ml_dtypes' bfloat16
         return arr.astype(np.float64), name, ""
     if kind in "biu":
         return arr.astype(np.float64), name, f"{what} dtype {name} is not floating-point"
@@ -321,7 +327,9 @@ def _compare(
     # float16 sum of 20000s overflows): a framework that returns that infinity is right (one
     # that returns the finite value in a wider dtype is compared as usual).
     with np.errstate(over="ignore", invalid="ignore"):
-        overflow = np.isfinite(e) & ~np.isfinite(e.astype(dtype)) & (a == np.copysign(np.inf, e))
+        overflow = (
+            np.isfinite(e) & ~np.isfinite(dtypes.cast(e, dtype)) & (a == np.copysign(np.inf, e))
+        )
     if np.any(overflow):
         e = np.where(overflow, np.copysign(np.inf, e), e)
         note = _joined(
