@@ -429,6 +429,8 @@ def _list(args: argparse.Namespace) -> int:
                 )
             for loss, reason in getattr(module, "OUT_OF_SCOPE", ()):
                 print(f"{name:<11} {'(none)':<55} loss={loss} out of scope: {reason}")
+            for api, reason in getattr(module, "OUT_OF_SCOPE_APIS", ()):
+                print(f"{name:<11} {api:<55} out of scope: {reason}")
         return EXIT_OK
     for case in _load(args.paths, cases.DEFAULT_MAX_ELEMENTS)[0]:
         print(f"{case.id}\t{case.file}:{case.line}")

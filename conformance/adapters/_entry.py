@@ -12,6 +12,9 @@ An adapter module (``conformance/adapters/<framework>/``: the framework interpre
     a tuple of :class:`Entry`, one per public API a user would call.
 ``environment(device) -> dict[str, str]``
     versions and device names; raises :class:`Unavailable` when ``device`` cannot be used.
+``OUT_OF_SCOPE`` / ``OUT_OF_SCOPE_APIS`` (optional)
+    (loss, reason) for the suite's losses the framework has no API for; (api, reason) for
+    the framework's public APIs of these families that are not entries.
 ``NOT_IMPLEMENTED`` (optional)
     regular expressions matching the framework's own "no kernel for this dtype/device"
     errors; a call that raises one gets the verdict ``not-implemented``.

@@ -14,7 +14,7 @@ import numpy as np
 
 from conformance.adapters._entry import Unavailable
 from conformance.adapters._spec import entries, resolve_dotted
-from conformance.adapters.jax import classification
+from conformance.adapters.jax import classification, scope
 from conformance.protocol import Task
 
 FRAMEWORK = "jax"
@@ -122,3 +122,5 @@ OUT_OF_SCOPE = (
     ("nll_loss", "optax has no NLL loss on log-probabilities"),
     ("binary_cross_entropy", "optax has no binary cross-entropy on probabilities"),
 )
+# Public APIs of these families that are not entries, each with its reason.
+OUT_OF_SCOPE_APIS = scope.APIS

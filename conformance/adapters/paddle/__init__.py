@@ -15,7 +15,7 @@ import numpy as np
 
 from conformance.adapters._entry import Unavailable
 from conformance.adapters._spec import entries, resolve_dotted
-from conformance.adapters.paddle import classification, legacy
+from conformance.adapters.paddle import classification, legacy, scope
 from conformance.protocol import Task
 
 FRAMEWORK = "paddle"
@@ -102,3 +102,5 @@ NOT_IMPLEMENTED = (r"\(NotFound\) The kernel with key .* is not registered",)
 # The entries, one module per loss family; adding a family is one import here.
 SPECS = (*classification.SPECS, *legacy.SPECS)
 ENTRIES = entries(SPECS, _Paddle())
+# Public APIs of these families that are not entries, each with its reason.
+OUT_OF_SCOPE_APIS = scope.APIS

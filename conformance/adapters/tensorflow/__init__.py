@@ -16,7 +16,7 @@ import numpy as np
 
 from conformance.adapters._entry import Unavailable
 from conformance.adapters._spec import entries, resolve_dotted
-from conformance.adapters.tensorflow import classification, keras_ops, legacy
+from conformance.adapters.tensorflow import classification, keras_ops, legacy, scope
 from conformance.protocol import Task
 
 FRAMEWORK = "tensorflow"
@@ -135,3 +135,5 @@ SPECS = (*classification.SPECS, *keras_ops.SPECS, *legacy.SPECS)
 ENTRIES = entries(SPECS, _TensorFlow())
 # Losses the suite covers that this framework has no public API for.
 OUT_OF_SCOPE = (("nll_loss", "no NLL loss on log-probabilities in tf.nn or keras.losses"),)
+# Public APIs of these families that are not entries, each with its reason.
+OUT_OF_SCOPE_APIS = scope.APIS

@@ -12,7 +12,7 @@ import numpy as np
 
 from conformance.adapters._entry import Unavailable
 from conformance.adapters._spec import entries, resolve_dotted
-from conformance.adapters.torch import classification
+from conformance.adapters.torch import classification, scope
 from conformance.protocol import Task
 
 FRAMEWORK = "torch"
@@ -89,3 +89,5 @@ NOT_IMPLEMENTED = (r"not implemented for '(Half|BFloat16)'",)
 # The entries, one module per loss family; adding a family is one import here.
 SPECS = (*classification.SPECS,)
 ENTRIES = entries(SPECS, _Torch())
+# Public APIs of these families that are not entries, each with its reason.
+OUT_OF_SCOPE_APIS = scope.APIS

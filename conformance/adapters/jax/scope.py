@@ -1,0 +1,29 @@
+"""Public classification-loss APIs of optax that are not entries, each with its reason."""
+
+from __future__ import annotations
+
+_MARGIN = "a margin (hinge) or perceptron loss, not a cross-entropy; not named by the seeds"
+APIS: tuple[tuple[str, str], ...] = (
+    (
+        "optax.losses.poly_loss_cross_entropy",
+        "the Poly-1 cross-entropy (epsilon term); the seed documents do not name it",
+    ),
+    ("optax.losses.hinge_loss", _MARGIN),
+    ("optax.losses.multiclass_hinge_loss", _MARGIN),
+    ("optax.losses.perceptron_loss", _MARGIN),
+    ("optax.losses.multiclass_perceptron_loss", _MARGIN),
+    ("optax.losses.sparsemax_loss", "a sparsemax (not softmax) loss; not named by the seeds"),
+    (
+        "optax.losses.multiclass_sparsemax_loss",
+        "a sparsemax (not softmax) loss; not named by the seeds",
+    ),
+    (
+        "optax.losses.make_fenchel_young_loss",
+        "builds a loss from a user's function: no fixed definition",
+    ),
+    ("optax.losses.ranking_softmax_loss", "a learning-to-rank loss over lists, not classification"),
+    (
+        "optax.smooth_labels",
+        "a label transform, not a loss; label smoothing is a case parameter of the entries",
+    ),
+)

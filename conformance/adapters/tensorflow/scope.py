@@ -1,0 +1,19 @@
+"""Public classification-loss APIs of TensorFlow/Keras that are not entries, with reasons."""
+
+from __future__ import annotations
+
+_MARGIN = "a margin (hinge) loss, not a cross-entropy; the seed documents do not name it"
+_SAMPLED = "samples negative classes at random and takes the output layer's weights, not logits"
+APIS: tuple[tuple[str, str], ...] = (
+    ("tf.nn.sampled_softmax_loss", _SAMPLED),
+    ("tf.nn.nce_loss", _SAMPLED),
+    ("tf.compat.v1.losses.hinge_loss", _MARGIN),
+    ("keras.losses.Hinge", _MARGIN),
+    ("keras.losses.SquaredHinge", _MARGIN),
+    ("keras.losses.CategoricalHinge", _MARGIN),
+    (
+        "keras.losses.CategoricalGeneralizedCrossEntropy",
+        "the noise-robust generalized cross-entropy (q); the seed documents do not name it",
+    ),
+    ("keras.losses.Circle", "a metric-learning loss on embeddings, not on class scores"),
+)

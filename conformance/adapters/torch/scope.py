@@ -1,0 +1,23 @@
+"""Public classification-loss APIs of PyTorch that are not entries, each with its reason."""
+
+from __future__ import annotations
+
+_MARGIN = "a margin (hinge) loss, not a cross-entropy; the seed documents do not name it"
+APIS: tuple[tuple[str, str], ...] = (
+    (
+        "torch.nn.functional.linear_cross_entropy",
+        "fuses the output projection: it takes hidden states and a weight matrix, not logits",
+    ),
+    ("torch.nn.LinearCrossEntropyLoss", "the class form of linear_cross_entropy (same reason)"),
+    (
+        "torch.nn.AdaptiveLogSoftmaxWithLoss",
+        "a layer with trainable cluster projections: its loss depends on its own parameters",
+    ),
+    ("torch.nn.functional.multi_margin_loss", _MARGIN),
+    ("torch.nn.MultiMarginLoss", _MARGIN),
+    ("torch.nn.functional.multilabel_margin_loss", _MARGIN),
+    ("torch.nn.MultiLabelMarginLoss", _MARGIN),
+    ("torch.nn.functional.soft_margin_loss", _MARGIN),
+    ("torch.nn.SoftMarginLoss", _MARGIN),
+    ("torchvision.ops.sigmoid_focal_loss", "torchvision, not PyTorch: not installed by the suite"),
+)
