@@ -29,7 +29,7 @@ from typing import Any
 import jsonschema
 import numpy as np
 
-from conformance import oracle, schema
+from conformance import dtypes, oracle, schema
 
 # The reading limits are part of this module's interface (README, tests).
 from conformance._yaml import MAX_DEPTH as MAX_DEPTH
@@ -47,6 +47,7 @@ from conformance._yaml import (
 )
 from conformance._yaml import MAX_FILE_BYTES as MAX_FILE_BYTES
 from conformance._yaml import MAX_YAML_VALUES as MAX_YAML_VALUES
+from conformance.dtypes import finfo
 from conformance.oracle import params as params_registry
 
 __all__ = [
@@ -106,7 +107,7 @@ class Case:
 
     def _per_class(self, name: str) -> np.ndarray | None:
         w = self.params.get(name)
-        return None if w is None else np.asarray(w, dtype=np.float64).astype(self.dtype)
+        return None if w is None else dtypes.cast(np.asarray(w, dtype=np.float64), self.dtype)
 
 
 # ---------------------------------------------------------------- validation
@@ -212,7 +213,7 @@ def _check_range(values: np.ndarray, dtypes: list[str], check: _Check, rel: Path
     """A finite literal that becomes ±inf in a case dtype is a typo, not an intent."""
     finite = values[np.isfinite(values)]
     for dtype in dtypes:
-        limit = float(np.finfo(dtype).max)
+        limit = float(finfo(dtype).max)
         too_big = finite[np.abs(finite) > limit]
         if too_big.size:
             check.fail(
@@ -614,7 +615,7 @@ def _make_input(spec: dict[str, Any], dtype: str, kind: str = "logits") -> np.nd
     """The input in the case dtype: literal values as written, or a seeded draw turned into
     what the loss takes (``log_probs``: log_softmax over the class axis, in float64)."""
     if "values" in spec:
-        literal: np.ndarray = np.asarray(spec["values"], dtype=np.float64).astype(dtype)
+        literal: np.ndarray = dtypes.cast(np.asarray(spec["values"], dtype=np.float64), dtype)
         return literal
     rng = np.random.default_rng(spec["seed"])
     shape = tuple(spec["shape"])
@@ -626,11 +627,13 @@ def _make_input(spec: dict[str, Any], dtype: str, kind: str = "logits") -> np.nd
     values = values + float(spec.get("offset", 0.0))
     if kind == "log_probs" and values.size:
         values = oracle.log_softmax(values, axis=1)
+    elif kind == "softmax" and values.size:  # probabilities over the classes (axis 1)
+        values = oracle.softmax(values, axis=1)
     elif kind == "probs":  # elementwise probabilities (binary losses): sigmoid of the draw
         with np.errstate(over="ignore"):
             values = 1.0 / (1.0 + np.exp(-values))
     with np.errstate(over="ignore"):  # a scale beyond the dtype's range gives ±inf, as asked
-        return values.astype(dtype)
+        return dtypes.cast(values, dtype)
 
 
 def _make_target(
@@ -640,23 +643,23 @@ def _make_target(
         if kind == "index":
             labels = np.asarray(spec["values"], dtype=np.float64)
             if not _integral(labels):  # float labels, allowed only in error cases
-                return labels.astype(dtype)
+                return dtypes.cast(labels, dtype)
             # element by element, exactly (validated to fit int64)
             return np.array(spec["values"], dtype=np.int64)
-        return np.asarray(spec["values"], dtype=np.float64).astype(dtype)
+        return dtypes.cast(np.asarray(spec["values"], dtype=np.float64), dtype)
     rng = np.random.default_rng(spec["seed"])
     classes = x.shape[1]
     spatial = (x.shape[0], *x.shape[2:])
     if kind == "binary":
         if spec.get("soft", False):
-            soft: np.ndarray = rng.uniform(0.0, 1.0, size=x.shape).astype(dtype)
+            soft: np.ndarray = dtypes.cast(rng.uniform(0.0, 1.0, size=x.shape), dtype)
             return soft
         hard: np.ndarray = rng.integers(0, 2, size=x.shape).astype(dtype)
         return hard
     if kind == "probs":
         logits = rng.normal(0.0, float(spec.get("scale", 1.0)), size=x.shape)
         e = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probs: np.ndarray = (e / e.sum(axis=1, keepdims=True)).astype(dtype)
+        probs: np.ndarray = dtypes.cast(e / e.sum(axis=1, keepdims=True), dtype)
         return probs
     target = rng.integers(0, classes, size=spatial, dtype=np.int64)
     share = float(spec.get("ignore_share", 0.0))

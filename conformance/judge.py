@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from conformance.compare import Comparison, compare
-from conformance.oracle import binary, variants
+from conformance.oracle import binary, multilabel, probs, variants
 from conformance.oracle import options as opts
 from conformance.oracle.options import Declared
 
@@ -37,6 +37,8 @@ DIAGNOSABLE = {
     "nll_loss": variants.nll_loss,
     "binary_cross_entropy": binary.binary_cross_entropy_outputs,
     "binary_cross_entropy_with_logits": binary.binary_cross_entropy_with_logits_outputs,
+    "multilabel_soft_margin_loss": multilabel.multilabel_soft_margin_loss_outputs,
+    "cross_entropy_on_probs": probs.cross_entropy_on_probs_outputs,
 }
 
 
@@ -87,8 +89,9 @@ class Diagnoser:
                 x = x.astype(np.float32)
                 if target.dtype.kind == "f":
                     target = target.astype(np.float32)
-                if params.get("weight") is not None:
-                    params = {**params, "weight": np.asarray(params["weight"], np.float32)}
+                for name in ("weight", "pos_weight"):
+                    if params.get(name) is not None:
+                        params = {**params, name: np.asarray(params[name], np.float32)}
             computational = {k: v for k, v in key if k not in COMPARISON_OPTIONS}
             try:
                 self._cache[key] = DIAGNOSABLE[self.loss](
@@ -118,8 +121,8 @@ class Diagnoser:
         with np.errstate(invalid="ignore"):
             mag = np.fmax(mag, np.abs(want))
         dtype = "float32" if choices.get("precision") == "float32" else self.dtype
-        if dtype == "float32" and self.dtype == "float16":
-            dtype = "float16"  # a wider compute dtype never loosens a narrower case
+        if dtype == "float32" and self.dtype in ("float16", "bfloat16"):
+            dtype = self.dtype  # a wider compute dtype never loosens a narrower case
         result: Comparison = compare(
             got, want, mag, dtype=dtype, n_terms=self.n_terms, factor=self.factor
         )

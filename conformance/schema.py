@@ -15,13 +15,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from conformance import dtypes
 from conformance.oracle import LOSSES as _ORACLES
 from conformance.oracle.params import PARAMS
 
 # Losses come from the oracle's table (conformance/oracle/__init__.py), the one place a loss
 # is declared; which parameters and target kinds each takes is checked in cases.py from it.
 LOSSES = tuple(_ORACLES)
-DTYPES = ("float16", "float32", "float64")
+# bfloat16 is ml_dtypes' NumPy type (conformance/dtypes.py).
+DTYPES = dtypes.NAMES
 REDUCTIONS = ("none", "mean", "sum")
 # Case fields a matrix may vary; each expands into one case per value.
 MATRIX_AXES = ("dtype", *(name for name, p in PARAMS.items() if p.matrix))

@@ -372,7 +372,7 @@ def test_a_control_character_in_a_value_is_escaped(tmp_path):
     (msg,) = problems(path)
     assert msg == (
         f"{path}:6: cases[0].dtype: 'float32\\u2028\\x1b[2J' is not allowed "
-        "(allowed: float16, float32, float64)"
+        "(allowed: float16, bfloat16, float32, float64)"
     )
 
 

@@ -214,9 +214,9 @@ _RAGGED = [[1.0], [2.0, 3.0]]
         pytest.param(_E.astype(np.float32), _E, np.array(["a", "b"]), "float32", True,
                      "magnitude unusable (ValueError); bound uses |expected|",
                      id="magnitude-strings"),
-        pytest.param(_E, _E, _E, "bfloat16", False,
-                     "case dtype 'bfloat16' has no row in the tolerance table "
-                     "(float16, float32, float64)", id="unknown-dtype"),
+        pytest.param(_E, _E, _E, "float8_e4m3fn", False,
+                     "case dtype 'float8_e4m3fn' has no row in the tolerance table "
+                     "(float16, bfloat16, float32, float64)", id="unknown-dtype"),
         pytest.param(_E, np.array([1.0, None], dtype=object), _E, "float64", False,
                      "oracle output dtype object holds NoneType at [1]; values not compared",
                      id="oracle-not-numeric"),

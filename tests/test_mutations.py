@@ -20,6 +20,7 @@ from conftest import CASES
 
 from conformance import adapters, cases, oracle, results, runner
 from conformance.compare import compare
+from conformance.dtypes import finfo
 from conformance.oracle import options, variants
 
 TRUE = oracle.LOSSES["cross_entropy"]
@@ -157,7 +158,7 @@ def test_a_one_ulp_difference_is_not_a_finding(shipped, tmp_path, monkeypatch):
     """Negative control: the tolerance is not so tight that rounding alone fails a row."""
 
     def one_ulp(fn: Fn) -> Fn:
-        return lambda x, t, **kw: fn(x, t, **kw) * (1 + float(np.finfo(np.asarray(x).dtype).eps))
+        return lambda x, t, **kw: fn(x, t, **kw) * (1 + float(finfo(np.asarray(x).dtype).eps))
 
     monkeypatch.setitem(
         oracle.LOSSES,

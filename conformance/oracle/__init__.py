@@ -29,7 +29,17 @@ from conformance.oracle.cross_entropy import (
     cross_entropy_grad,
     cross_entropy_magnitude,
 )
+from conformance.oracle.multilabel import (
+    multilabel_soft_margin_loss,
+    multilabel_soft_margin_loss_grad,
+    multilabel_soft_margin_loss_magnitude,
+)
 from conformance.oracle.nll import nll_loss, nll_loss_grad, nll_loss_magnitude
+from conformance.oracle.probs import (
+    cross_entropy_on_probs,
+    cross_entropy_on_probs_grad,
+    cross_entropy_on_probs_magnitude,
+)
 from conformance.oracle.softmax import log_softmax, log_softmax_grad, softmax, softmax_grad
 
 __all__ = [
@@ -60,7 +70,8 @@ class LossOracle(NamedTuple):
     the loss accepts (a runner passes only those); ``target_kinds`` says which target kinds
     ("index": integer class indices, "probs": float probabilities) it defines.
     ``input_kind`` says what the input holds, and so how a case generates it from its seeded
-    normal draw: "logits" (as drawn), "log_probs" (log_softmax over the class axis).
+    normal draw: "logits" (as drawn), "log_probs" (log_softmax over the class axis),
+    "softmax" (softmax over the class axis), "probs" (elementwise sigmoid).
     ``class_terms``: whether one output element reduces over the C classes (the tolerance
     counts the terms reduced).
 
@@ -113,5 +124,22 @@ LOSSES: dict[str, LossOracle] = {
         ("weight", "pos_weight", "reduction"),
         ("binary",),
         class_terms=False,
+    ),
+    # Mean over the classes of binary cross-entropy with logits; several positives per sample.
+    "multilabel_soft_margin_loss": LossOracle(
+        multilabel_soft_margin_loss,
+        multilabel_soft_margin_loss_grad,
+        multilabel_soft_margin_loss_magnitude,
+        ("weight", "reduction"),
+        ("binary",),
+    ),
+    # Cross-entropy of probabilities p (a softmax output, generated as softmax of the draw).
+    "cross_entropy_on_probs": LossOracle(
+        cross_entropy_on_probs,
+        cross_entropy_on_probs_grad,
+        cross_entropy_on_probs_magnitude,
+        (*_CLASS_PARAMS, "label_smoothing"),
+        ("index", "probs"),
+        input_kind="softmax",
     ),
 }

@@ -236,6 +236,63 @@ _BINARY: tuple[Option, ...] = (
 
 OPTIONS.update({o.name: o for o in _BINARY})
 
+# Multi-label soft margin (oracle/multilabel.py) and cross-entropy on probabilities
+# (oracle/probs.py): their own options, and the existing ones they share.
+_MULTILABEL = "multilabel_soft_margin_loss"
+_CE_PROBS = "cross_entropy_on_probs"
+OPTIONS.update(
+    {
+        o.name: o
+        for o in (
+            Option(
+                "multilabel_axis",
+                frozenset({_MULTILABEL}),
+                "class",
+                {
+                    "class": "the loss is averaged over the classes, axis 1",
+                    "last": "the loss is averaged over the input's last axis (the classes only "
+                    "for (N, C) input; 'none' keeps axis 1 of N-d input)",
+                },
+            ),
+            Option(
+                "prob_renormalise",
+                frozenset({_CE_PROBS}),
+                "none",
+                {
+                    "none": "the probabilities are used as given",
+                    "before_clip": "p is divided by its sum over the classes, then clipped",
+                    "after_clip": "p is clipped, then divided by its sum over the classes",
+                },
+            ),
+            Option(
+                "prob_clip",
+                frozenset({_CE_PROBS}),
+                "none",
+                {
+                    "none": "log p is used as it is (loss inf where p = 0 has a target mass)",
+                    "clip_1e-7": "p is clipped to [1e-7, 1 - 1e-7] before the log, so one "
+                    "class term is at most 16.118 per unit of target mass",
+                    "inf_to_1e20": "an infinite -log p (p = 0) is replaced by 1e20 in the loss",
+                },
+            ),
+        )
+    }
+)
+for _name in (
+    "index_mean",
+    "probs_mean",
+    "empty_mean",
+    "soft_weighting",
+    "smoothing_mass",
+    "zero_log_zero",
+    "none_shape",
+    "precision",
+):
+    _o = OPTIONS[_name]
+    OPTIONS[_name] = Option(_o.name, _o.losses | {_CE_PROBS}, _o.canonical, _o.choices)
+_o = OPTIONS["zero_log_zero"]
+OPTIONS["zero_log_zero"] = Option(_o.name, _o.losses | {_MULTILABEL}, _o.canonical, _o.choices)
+
 
 class Declared(NamedTuple):
     """An adapter entry's documented choice for one option, with where it is documented."""

@@ -121,6 +121,8 @@ ENTRIES = entries(SPECS, _Jax())
 OUT_OF_SCOPE = (
     ("nll_loss", "optax has no NLL loss on log-probabilities"),
     ("binary_cross_entropy", "optax has no binary cross-entropy on probabilities"),
+    ("multilabel_soft_margin_loss", "optax has no multi-label soft-margin loss"),
+    ("cross_entropy_on_probs", "optax's cross-entropies take logits, none takes probabilities"),
 )
 # Public APIs of these families that are not entries, each with its reason.
 OUT_OF_SCOPE_APIS = scope.APIS

@@ -13,24 +13,33 @@ from typing import Any
 
 import numpy as np
 
+from conformance import dtypes
 from conformance.adapters._entry import Unavailable
 from conformance.adapters._spec import entries, resolve_dotted
-from conformance.adapters.paddle import classification, legacy, scope
+from conformance.adapters.paddle import classification, legacy, multilabel, probabilities, scope
 from conformance.protocol import Task
 
 FRAMEWORK = "paddle"
 REQUIRES = ("paddle",)
 
 # Repro snippet: NumPy `x`, `t`, `weight` are defined before it (see conformance.runner.repro).
+# paddle.to_tensor takes no bfloat16 NumPy array and .numpy() of a bfloat16 tensor gives its
+# bits as uint16: both go through float32, which holds every bfloat16 value exactly.
 SNIPPET = """\
 import paddle
-input = paddle.to_tensor(x, stop_gradient=False)
-target = paddle.to_tensor(t)
-w = None if weight is None else paddle.to_tensor(weight)
-pw = None if pos_weight is None else paddle.to_tensor(pos_weight)
+def tensor(a, **kw):
+    if a.dtype.name == "bfloat16":
+        return paddle.to_tensor(a.astype("float32"), dtype="bfloat16", **kw)
+    return paddle.to_tensor(a, **kw)
+def numpy(v):
+    return v.astype("float32").numpy() if v.dtype == paddle.bfloat16 else v.numpy()
+input = tensor(x, stop_gradient=False)
+target = tensor(t)
+w = None if weight is None else tensor(weight)
+pw = None if pos_weight is None else tensor(pos_weight)
 loss = {call}
 loss.sum().backward()
-print("loss", loss.numpy(), "grad", input.grad.numpy(), sep="\\n")
+print("loss", numpy(loss), "grad", numpy(input.grad), sep="\\n")
 """
 
 
@@ -60,16 +69,34 @@ def _place(task: Task) -> Any:
     return paddle.CUDAPlace(0) if task.device == "gpu" else paddle.CPUPlace()
 
 
+def _numpy(tensor: Any) -> np.ndarray:
+    """A tensor as NumPy in its own dtype: ``.numpy()`` of a bfloat16 tensor gives its bits
+    as uint16, so bfloat16 comes back as ml_dtypes' type, exactly via float32."""
+    import paddle
+
+    if tensor.dtype == paddle.bfloat16:
+        return np.asarray(tensor.astype("float32").numpy()).astype(dtypes.NUMPY["bfloat16"])
+    return np.asarray(tensor.numpy())
+
+
 class _Paddle:
     """Runs specs with Paddle (dynamic graph): tensors on the task's place, ``backward``;
     ``to_static`` converts the loss computation with ``paddle.jit.to_static``."""
 
     modes: tuple[str, ...] = ("eager", "to_static")
 
-    def tensor(self, array: np.ndarray, task: Task) -> Any:
+    def tensor(self, array: np.ndarray, task: Task, stop_gradient: bool = True) -> Any:
         import paddle
 
-        return paddle.to_tensor(array, place=_place(task))
+        if array.dtype == dtypes.NUMPY["bfloat16"]:
+            # paddle.to_tensor takes no ml_dtypes array; float32 holds every bfloat16 exactly.
+            return paddle.to_tensor(
+                array.astype(np.float32),
+                dtype="bfloat16",
+                place=_place(task),
+                stop_gradient=stop_gradient,
+            )
+        return paddle.to_tensor(array, place=_place(task), stop_gradient=stop_gradient)
 
     def channels_last(self, x: Any) -> Any:
         import paddle
@@ -85,7 +112,7 @@ class _Paddle:
     def value_and_grad(self, task: Task, loss_of: Callable[[Any], Any]) -> dict[str, np.ndarray]:
         import paddle
 
-        x = paddle.to_tensor(task.input, place=_place(task), stop_gradient=False)
+        x = self.tensor(task.input, task, stop_gradient=False)
         loss = paddle.jit.to_static(loss_of)(x) if task.mode == "to_static" else loss_of(x)
         # For reduction="none" the gradient is that of the sum (a cotangent of ones).
         loss.sum().backward()
@@ -93,14 +120,14 @@ class _Paddle:
         # axis (size 1), e.g. (N, 1, d1, ...), unlike hard labels; the results show that shape.
         if x.grad is None:
             raise RuntimeError("paddle autodiff left no gradient on the input")
-        return {"loss": np.asarray(loss.numpy()), "grad": np.asarray(x.grad.numpy())}
+        return {"loss": _numpy(loss), "grad": _numpy(x.grad)}
 
 
 # Paddle's own "no kernel for this dtype on this device" error (e.g. float16 on CPU).
 NOT_IMPLEMENTED = (r"\(NotFound\) The kernel with key .* is not registered",)
 
 # The entries, one module per loss family; adding a family is one import here.
-SPECS = (*classification.SPECS, *legacy.SPECS)
+SPECS = (*classification.SPECS, *legacy.SPECS, *multilabel.SPECS, *probabilities.SPECS)
 ENTRIES = entries(SPECS, _Paddle())
 # Public APIs of these families that are not entries, each with its reason.
 OUT_OF_SCOPE_APIS = scope.APIS

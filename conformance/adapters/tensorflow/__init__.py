@@ -16,7 +16,7 @@ import numpy as np
 
 from conformance.adapters._entry import Unavailable
 from conformance.adapters._spec import entries, resolve_dotted
-from conformance.adapters.tensorflow import classification, keras_ops, legacy, scope
+from conformance.adapters.tensorflow import classification, keras_ops, legacy, probabilities, scope
 from conformance.protocol import Task
 
 FRAMEWORK = "tensorflow"
@@ -131,9 +131,15 @@ class _TensorFlow:
 
 
 # The entries, one module per loss family; adding a family is one import here.
-SPECS = (*classification.SPECS, *keras_ops.SPECS, *legacy.SPECS)
+SPECS = (*classification.SPECS, *keras_ops.SPECS, *legacy.SPECS, *probabilities.SPECS)
 ENTRIES = entries(SPECS, _TensorFlow())
 # Losses the suite covers that this framework has no public API for.
-OUT_OF_SCOPE = (("nll_loss", "no NLL loss on log-probabilities in tf.nn or keras.losses"),)
+OUT_OF_SCOPE = (
+    ("nll_loss", "no NLL loss on log-probabilities in tf.nn or keras.losses"),
+    (
+        "multilabel_soft_margin_loss",
+        "no multi-label soft-margin loss in tf.nn, keras.losses or keras.ops",
+    ),
+)
 # Public APIs of these families that are not entries, each with its reason.
 OUT_OF_SCOPE_APIS = scope.APIS

@@ -10,24 +10,34 @@ from typing import Any
 
 import numpy as np
 
+from conformance import dtypes
 from conformance.adapters._entry import Unavailable
 from conformance.adapters._spec import entries, resolve_dotted
-from conformance.adapters.torch import classification, scope
+from conformance.adapters.torch import classification, multilabel, scope
 from conformance.protocol import Task
 
 FRAMEWORK = "torch"
 REQUIRES = ("torch",)
 
 # Repro snippet: NumPy `x`, `t`, `weight` are defined before it (see conformance.runner.repro).
+# torch.tensor takes no bfloat16 NumPy array and .numpy() no bfloat16 tensor: both go
+# through float32, which holds every bfloat16 value exactly.
 SNIPPET = """\
 import torch
-input = torch.tensor(x, requires_grad=True)
-target = torch.tensor(t)
-w = None if weight is None else torch.tensor(weight)
-pw = None if pos_weight is None else torch.tensor(pos_weight)
+def tensor(a):
+    if a.dtype.name == "bfloat16":
+        return torch.tensor(a.astype("float32")).to(torch.bfloat16)
+    return torch.tensor(a)
+def numpy(v):
+    v = v.detach()
+    return v.float().numpy() if v.dtype == torch.bfloat16 else v.numpy()
+input = tensor(x).requires_grad_()
+target = tensor(t)
+w = None if weight is None else tensor(weight)
+pw = None if pos_weight is None else tensor(pos_weight)
 loss = {call}
 loss.sum().backward()
-print("loss", loss.detach().numpy(), "grad", input.grad.numpy(), sep="\\n")
+print("loss", numpy(loss), "grad", numpy(input.grad), sep="\\n")
 """
 
 
@@ -56,6 +66,10 @@ class _Torch:
     def tensor(self, array: np.ndarray, task: Task) -> Any:
         import torch
 
+        if array.dtype == dtypes.NUMPY["bfloat16"]:
+            # torch.tensor takes no ml_dtypes array; float32 holds every bfloat16 exactly.
+            as_f32 = torch.tensor(array.astype(np.float32), device=_device(task))
+            return as_f32.to(torch.bfloat16)
         return torch.tensor(array, device=_device(task))
 
     def channels_last(self, x: Any) -> Any:
@@ -70,16 +84,28 @@ class _Torch:
     def value_and_grad(self, task: Task, loss_of: Callable[[Any], Any]) -> dict[str, np.ndarray]:
         import torch
 
-        x = torch.tensor(task.input, device=_device(task), requires_grad=True)
+        x = self.tensor(task.input, task).requires_grad_()
         loss = torch.compile(loss_of)(x) if task.mode == "compile" else loss_of(x)
         # For reduction="none" the gradient is that of the sum (a cotangent of ones).
         loss.sum().backward()
         assert x.grad is not None
-        return {"loss": loss.detach().cpu().numpy(), "grad": x.grad.cpu().numpy()}
+        return {"loss": _numpy(loss), "grad": _numpy(x.grad)}
 
 
 def _device(task: Task) -> str:
     return "cuda" if task.device == "gpu" else "cpu"
+
+
+def _numpy(tensor: Any) -> np.ndarray:
+    """A tensor as NumPy in its own dtype (bfloat16 as ml_dtypes', exactly via float32)."""
+    import torch
+
+    tensor = tensor.detach().cpu()
+    if tensor.dtype == torch.bfloat16:
+        exact: np.ndarray = tensor.float().numpy().astype(dtypes.NUMPY["bfloat16"])
+        return exact
+    out: np.ndarray = tensor.numpy()
+    return out
 
 
 # PyTorch's own "no kernel for this dtype" error (e.g. some CPU ops in float16).
@@ -87,7 +113,14 @@ NOT_IMPLEMENTED = (r"not implemented for '(Half|BFloat16)'",)
 
 
 # The entries, one module per loss family; adding a family is one import here.
-SPECS = (*classification.SPECS,)
+SPECS = (*classification.SPECS, *multilabel.SPECS)
 ENTRIES = entries(SPECS, _Torch())
+# Losses the suite covers that this framework has no public API for.
+OUT_OF_SCOPE = (
+    (
+        "cross_entropy_on_probs",
+        "no cross-entropy on probabilities: cross_entropy takes logits, nll_loss log-probs",
+    ),
+)
 # Public APIs of these families that are not entries, each with its reason.
 OUT_OF_SCOPE_APIS = scope.APIS
