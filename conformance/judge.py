@@ -17,14 +17,14 @@ Alternative outputs are computed once per case and shared by every framework and
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from conformance.compare import Comparison, compare
-from conformance.oracle import binary, multilabel, probs, variants
+from conformance.oracle import binary, focal, multilabel, probs, variants
 from conformance.oracle import options as opts
 from conformance.oracle.options import Declared
 
@@ -32,13 +32,14 @@ __all__ = ["Diagnoser", "Diagnosis"]
 
 Choices = tuple[tuple[str, str], ...]  # sorted (option, choice) pairs: a cache key
 COMPARISON_OPTIONS = frozenset({"precision"})
-DIAGNOSABLE = {
+DIAGNOSABLE: dict[str, Callable[..., Any]] = {
     "cross_entropy": variants.cross_entropy,
     "nll_loss": variants.nll_loss,
     "binary_cross_entropy": binary.binary_cross_entropy_outputs,
     "binary_cross_entropy_with_logits": binary.binary_cross_entropy_with_logits_outputs,
     "multilabel_soft_margin_loss": multilabel.multilabel_soft_margin_loss_outputs,
     "cross_entropy_on_probs": probs.cross_entropy_on_probs_outputs,
+    "sigmoid_focal_loss": focal.sigmoid_focal_loss_outputs,
 }
 
 

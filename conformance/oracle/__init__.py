@@ -29,6 +29,11 @@ from conformance.oracle.cross_entropy import (
     cross_entropy_grad,
     cross_entropy_magnitude,
 )
+from conformance.oracle.focal import (
+    sigmoid_focal_loss,
+    sigmoid_focal_loss_grad,
+    sigmoid_focal_loss_magnitude,
+)
 from conformance.oracle.multilabel import (
     multilabel_soft_margin_loss,
     multilabel_soft_margin_loss_grad,
@@ -141,5 +146,14 @@ LOSSES: dict[str, LossOracle] = {
         (*_CLASS_PARAMS, "label_smoothing"),
         ("index", "probs"),
         input_kind="softmax",
+    ),
+    # Lin et al.'s focal loss on logits, elementwise like BCE with logits.
+    "sigmoid_focal_loss": LossOracle(
+        sigmoid_focal_loss,
+        sigmoid_focal_loss_grad,
+        sigmoid_focal_loss_magnitude,
+        ("alpha", "gamma", "reduction"),
+        ("binary",),
+        class_terms=False,
     ),
 }

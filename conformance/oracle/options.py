@@ -293,6 +293,22 @@ for _name in (
 _o = OPTIONS["zero_log_zero"]
 OPTIONS["zero_log_zero"] = Option(_o.name, _o.losses | {_MULTILABEL}, _o.canonical, _o.choices)
 
+# Sigmoid focal loss (conformance/oracle/focal.py computes every choice).
+_FOCAL = "sigmoid_focal_loss"
+OPTIONS["focal_bce"] = Option(
+    "focal_bce",
+    frozenset({_FOCAL}),
+    "logits",
+    {
+        "logits": "the cross-entropy factor is computed from the logits (softplus)",
+        "clip_1e-7": "the cross-entropy factor is computed from sigmoid(x) clipped to "
+        "[1e-7, 1 - 1e-7], so it saturates at 16.118 for |x| > 16",
+    },
+)
+for _name in ("axis_mean", "precision"):
+    _o = OPTIONS[_name]
+    OPTIONS[_name] = Option(_o.name, _o.losses | {_FOCAL}, _o.canonical, _o.choices)
+
 
 class Declared(NamedTuple):
     """An adapter entry's documented choice for one option, with where it is documented."""

@@ -61,6 +61,23 @@ PARAMS: dict[str, CaseParam] = {
         ),
         # Binary losses: the weight of a positive target, one per class (C numbers).
         CaseParam("pos_weight", _NUMBERS, doc="weight of the positive term, per class"),
+        # Focal loss: alpha balances positives (alpha) and negatives (1 - alpha); null = none.
+        CaseParam(
+            "alpha",
+            {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+            None,
+            float,
+            matrix=True,
+            doc="focal loss: weight of the positive term (1 - alpha for the negative); null: none",
+        ),
+        CaseParam(
+            "gamma",
+            {"type": "number", "minimum": 0, "maximum": 100},
+            2.0,
+            float,
+            matrix=True,
+            doc="focal loss: the exponent of the modulating factor (1 - p_t)",
+        ),
     )
 }
 

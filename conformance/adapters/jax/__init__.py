@@ -14,7 +14,7 @@ import numpy as np
 
 from conformance.adapters._entry import Unavailable
 from conformance.adapters._spec import entries, resolve_dotted
-from conformance.adapters.jax import classification, scope
+from conformance.adapters.jax import classification, focal, scope
 from conformance.protocol import Task
 
 FRAMEWORK = "jax"
@@ -115,7 +115,7 @@ def _device(task: Task) -> Any:
 
 
 # The entries, one module per loss family; adding a family is one import here.
-SPECS = (*classification.SPECS,)
+SPECS = (*classification.SPECS, *focal.SPECS)
 ENTRIES = entries(SPECS, _Jax())
 # Losses the suite covers that this framework has no public API for.
 OUT_OF_SCOPE = (

@@ -16,7 +16,14 @@ import numpy as np
 from conformance import dtypes
 from conformance.adapters._entry import Unavailable
 from conformance.adapters._spec import entries, resolve_dotted
-from conformance.adapters.paddle import classification, legacy, multilabel, probabilities, scope
+from conformance.adapters.paddle import (
+    classification,
+    focal,
+    legacy,
+    multilabel,
+    probabilities,
+    scope,
+)
 from conformance.protocol import Task
 
 FRAMEWORK = "paddle"
@@ -127,7 +134,13 @@ class _Paddle:
 NOT_IMPLEMENTED = (r"\(NotFound\) The kernel with key .* is not registered",)
 
 # The entries, one module per loss family; adding a family is one import here.
-SPECS = (*classification.SPECS, *legacy.SPECS, *multilabel.SPECS, *probabilities.SPECS)
+SPECS = (
+    *classification.SPECS,
+    *legacy.SPECS,
+    *multilabel.SPECS,
+    *probabilities.SPECS,
+    *focal.SPECS,
+)
 ENTRIES = entries(SPECS, _Paddle())
 # Public APIs of these families that are not entries, each with its reason.
 OUT_OF_SCOPE_APIS = scope.APIS

@@ -16,7 +16,14 @@ import numpy as np
 
 from conformance.adapters._entry import Unavailable
 from conformance.adapters._spec import entries, resolve_dotted
-from conformance.adapters.tensorflow import classification, keras_ops, legacy, probabilities, scope
+from conformance.adapters.tensorflow import (
+    classification,
+    focal,
+    keras_ops,
+    legacy,
+    probabilities,
+    scope,
+)
 from conformance.protocol import Task
 
 FRAMEWORK = "tensorflow"
@@ -131,7 +138,7 @@ class _TensorFlow:
 
 
 # The entries, one module per loss family; adding a family is one import here.
-SPECS = (*classification.SPECS, *keras_ops.SPECS, *legacy.SPECS, *probabilities.SPECS)
+SPECS = (*classification.SPECS, *keras_ops.SPECS, *legacy.SPECS, *probabilities.SPECS, *focal.SPECS)
 ENTRIES = entries(SPECS, _TensorFlow())
 # Losses the suite covers that this framework has no public API for.
 OUT_OF_SCOPE = (

@@ -1,0 +1,84 @@
+"""The sigmoid focal loss entries (optax, Paddle, Keras) run by the real frameworks.
+
+Runs cases/focal.yaml through `runner.run` with the shipped ledger and checks what each
+entry does: optax matches canonical, Paddle cannot express alpha=None, Keras averages over
+the last axis (declared), and every infinite-logit failure is a ledger entry. A framework
+that is not installed skips its part.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import CASES
+
+from conformance import adapters, cases, ledger, results, runner
+
+FRAMEWORKS = [
+    fw
+    for fw in ("jax", "paddle", "tensorflow")
+    if all(importlib.util.find_spec(r) is not None for r in adapters.load(fw).REQUIRES)
+]
+
+
+@pytest.fixture(scope="module")
+def frame(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    if not FRAMEWORKS:
+        pytest.skip("none of jax, paddle, tensorflow is installed")
+    out: Path = tmp_path_factory.mktemp("focal-run")
+    selected = cases.load_paths([CASES / "focal.yaml"])
+    runner.run(
+        selected,
+        out,
+        frameworks=FRAMEWORKS,
+        modes=("eager",),
+        ledger=ledger.load_paths([CASES / "known.yaml"]),
+    )
+    return results.load(out)
+
+
+def _rows(frame: pd.DataFrame, api: str) -> pd.DataFrame:
+    rows = frame[frame.api == api]
+    if rows.empty:
+        pytest.skip(f"no rows for {api} (framework not installed)")
+    return rows
+
+
+def test_nothing_fails_that_the_ledger_does_not_cover(frame: pd.DataFrame) -> None:
+    failing = frame[frame.verdict.isin(["mismatch", "error", "no-error", "crashed", "timeout"])]
+    assert failing.empty, failing[["api", "case_id", "output", "reason"]].head().to_string()
+    known = frame[frame.verdict == "known"]
+    assert set(known.base_id) == {"focal-infinite-logits"}
+
+
+def test_optax_matches_canonical(frame: pd.DataFrame) -> None:
+    rows = _rows(frame, "optax.sigmoid_focal_loss")
+    finite = rows[rows.base_id != "focal-infinite-logits"]
+    assert set(finite.verdict) == {"pass"}
+    call = rows[rows.case_id == "focal-2d[alpha=0.25,reduction=mean,dtype=float32]"].call.iloc[0]
+    assert call == "jnp.mean(optax.sigmoid_focal_loss(input, target, alpha=0.25, gamma=2.0))"
+    no_alpha = rows[rows.case_id == "focal-2d[alpha=None,reduction=sum,dtype=float64]"].call
+    assert no_alpha.iloc[0] == "jnp.sum(optax.sigmoid_focal_loss(input, target, gamma=2.0))"
+
+
+def test_paddle_always_applies_alpha(frame: pd.DataFrame) -> None:
+    rows = _rows(frame, "paddle.nn.functional.sigmoid_focal_loss")
+    without = rows[rows.case_id.str.contains("alpha=None")]
+    assert set(without.verdict) == {"unsupported"}
+    assert "always applies alpha" in without.reason.iloc[0]
+    ran = rows[~rows.case_id.str.contains("alpha=None") & (rows.dtype != "float16")]
+    assert set(ran.verdict) <= {"pass", "known"}
+
+
+def test_keras_averages_over_the_last_axis(frame: pd.DataFrame) -> None:
+    rows = _rows(frame, "keras.losses.BinaryFocalCrossentropy(from_logits=True)")
+    none = rows[rows.case_id == "focal-2d[alpha=0.25,reduction=none,dtype=float64]"]
+    assert set(none.verdict) == {"semantic-difference"}
+    assert "axis_mean=last" in none.explanation.iloc[0]
+    assert none.call.iloc[0] == (
+        "keras.losses.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=0.25, "
+        "gamma=2.0, from_logits=True, reduction=None)(target, input)"
+    )
