@@ -40,6 +40,7 @@ DIAGNOSABLE: dict[str, Callable[..., Any]] = {
     "multilabel_soft_margin_loss": multilabel.multilabel_soft_margin_loss_outputs,
     "cross_entropy_on_probs": probs.cross_entropy_on_probs_outputs,
     "sigmoid_focal_loss": focal.sigmoid_focal_loss_outputs,
+    "softmax_focal_loss": focal.softmax_focal_loss_outputs,
 }
 
 

@@ -51,7 +51,7 @@ def test_nothing_fails_that_the_ledger_does_not_cover(frame: pd.DataFrame) -> No
     failing = frame[frame.verdict.isin(["mismatch", "error", "no-error", "crashed", "timeout"])]
     assert failing.empty, failing[["api", "case_id", "output", "reason"]].head().to_string()
     known = frame[frame.verdict == "known"]
-    assert set(known.base_id) == {"focal-infinite-logits"}
+    assert set(known.base_id) <= {"focal-infinite-logits", "sfocal-confident"}
 
 
 def test_optax_matches_canonical(frame: pd.DataFrame) -> None:
@@ -82,3 +82,15 @@ def test_keras_averages_over_the_last_axis(frame: pd.DataFrame) -> None:
         "keras.losses.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=0.25, "
         "gamma=2.0, from_logits=True, reduction=None)(target, input)"
     )
+
+
+def test_keras_categorical_focal_passes_alpha_one_for_no_alpha(frame: pd.DataFrame) -> None:
+    rows = _rows(frame, "keras.losses.categorical_focal_crossentropy")
+    case = rows[rows.case_id == "sfocal-2d[alpha=None,reduction=mean,dtype=float64]"]
+    assert set(case.verdict) == {"pass"}
+    assert case.call.iloc[0] == (
+        "keras.ops.mean(keras.losses.categorical_focal_crossentropy(target, input, "
+        "alpha=1.0, gamma=2.0, from_logits=True, axis=1))"
+    )
+    ordinary = rows[~rows.base_id.isin(["sfocal-confident"])]
+    assert set(ordinary.verdict) == {"pass"}

@@ -133,6 +133,7 @@ def test_bad_arguments_are_refused():
 
 @pytest.fixture(scope="module")
 def judged() -> list[tuple[cases.Case, np.ndarray, np.ndarray, runner.Expected]]:
+    """Every case of cases/focal.yaml (both losses), with its canonical expectations."""
     out = []
     for case in cases.load_paths([CASES / "focal.yaml"]):
         x, target = case.arrays()
@@ -140,6 +141,11 @@ def judged() -> list[tuple[cases.Case, np.ndarray, np.ndarray, runner.Expected]]
         assert not expected.problem, expected.problem
         out.append((case, x, target, expected))
     return out
+
+
+@pytest.fixture(scope="module")
+def judged_sigmoid(judged: Any) -> list[Any]:
+    return [j for j in judged if j[0].loss == focal.LOSS]
 
 
 def _caught(judged: Any, outputs: Callable[..., dict[str, np.ndarray]]) -> list[str]:
@@ -203,12 +209,12 @@ MUTANTS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
 
 
 @pytest.mark.parametrize("name", list(MUTANTS))
-def test_every_mutant_is_caught_by_a_shipped_case(name: str, judged: Any) -> None:
-    assert _caught(judged, MUTANTS[name]), f"no shipped case notices: {name}"
+def test_every_mutant_is_caught_by_a_shipped_case(name: str, judged_sigmoid: Any) -> None:
+    assert _caught(judged_sigmoid, MUTANTS[name]), f"no shipped case notices: {name}"
 
 
-def test_the_true_oracle_passes_every_shipped_case(judged: Any) -> None:
-    assert not _caught(judged, sigmoid_focal_loss_outputs)
+def test_the_true_oracle_passes_every_shipped_case(judged_sigmoid: Any) -> None:
+    assert not _caught(judged_sigmoid, sigmoid_focal_loss_outputs)
 
 
 @pytest.mark.parametrize(
@@ -219,7 +225,9 @@ def test_the_true_oracle_passes_every_shipped_case(judged: Any) -> None:
         ("axis_mean", "class", "focal-seg-nchw[reduction=none]"),
     ],
 )
-def test_every_option_choice_is_caught(option: str, choice: str, catcher: str, judged: Any) -> None:
+def test_every_option_choice_is_caught(
+    option: str, choice: str, catcher: str, judged_sigmoid: Any
+) -> None:
     alternatives = [
         (o.name, c)
         for o in options.options_for(focal.LOSS)
@@ -233,4 +241,97 @@ def test_every_option_choice_is_caught(option: str, choice: str, catcher: str, j
     def outputs(x: Any, t: Any, **kw: Any) -> dict[str, np.ndarray]:
         return sigmoid_focal_loss_outputs(x, t, **kw, choices={option: choice})
 
-    assert catcher in _caught(judged, outputs)
+    assert catcher in _caught(judged_sigmoid, outputs)
+
+
+# ------------------------------------------------------------------ softmax (categorical) focal
+
+
+def _mp_softmax_focal(xs: list[float], ts: list[float], alpha: Any, gamma: float) -> Any:
+    xm = [mp.mpf(v) for v in xs]
+    z = mp.fsum(mp.exp(v) for v in xm)
+    a = 1 if alpha is None else mp.mpf(alpha)
+    return -a * mp.fsum(
+        mp.mpf(t) * (1 - mp.exp(v) / z) ** mp.mpf(gamma) * mp.log(mp.exp(v) / z)
+        for v, t in zip(xm, ts, strict=True)
+    )
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0, 5.0])
+@pytest.mark.parametrize("alpha", [None, 0.25])
+def test_softmax_focal_matches_mpmath_and_finite_differences(gamma: float, alpha: Any):
+    rng = np.random.default_rng(int(gamma * 7) + (alpha is None))
+    x = rng.normal(size=(3, 4)) * 3
+    t = rng.random((3, 4))
+    t /= t.sum(axis=1, keepdims=True)
+    loss = focal.softmax_focal_loss(x, t, alpha=alpha, gamma=gamma, reduction="none")
+    for n in range(3):
+        want = float(_mp_softmax_focal(list(x[n]), list(t[n]), alpha, gamma))
+        assert abs(loss[n] - want) <= 1e-12 * abs(want), (n, loss[n], want)
+        for c in range(4):
+            d = float(
+                mp.diff(
+                    lambda v, n=n, c=c: _mp_softmax_focal(
+                        [v if j == c else x[n, j] for j in range(4)], list(t[n]), alpha, gamma
+                    ),
+                    mp.mpf(x[n, c]),
+                )
+            )
+            got = focal.softmax_focal_loss_grad(x, t, alpha=alpha, gamma=gamma, reduction="none")
+            assert abs(got[n, c] - d) <= 1e-12 * max(abs(d), 1e-3), (n, c, got[n, c], d)
+
+
+def test_softmax_focal_with_gamma_zero_is_cross_entropy():
+    from conformance.oracle import cross_entropy, cross_entropy_grad
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, 4, 3)) * 2
+    t = rng.random((2, 4, 3))
+    t /= t.sum(axis=1, keepdims=True)
+    for reduction in ("none", "mean", "sum"):
+        np.testing.assert_allclose(
+            focal.softmax_focal_loss(x, t, gamma=0.0, reduction=reduction),
+            cross_entropy(x, t, reduction=reduction),
+            rtol=1e-13,
+        )
+        np.testing.assert_allclose(
+            focal.softmax_focal_loss_grad(x, t, gamma=0.0, reduction=reduction),
+            cross_entropy_grad(x, t, reduction=reduction),
+            rtol=1e-12,
+            atol=1e-16,
+        )
+
+
+@pytest.fixture(scope="module")
+def judged_softmax(judged: Any) -> list[Any]:
+    return [j for j in judged if j[0].loss == focal.SOFTMAX_LOSS]
+
+
+def _soft_with(**changes: Any) -> Callable[..., dict[str, np.ndarray]]:
+    def outputs(x: Any, t: Any, **kw: Any) -> dict[str, np.ndarray]:
+        new = {k: (v(kw) if callable(v) else v) for k, v in changes.items()}
+        return focal.softmax_focal_loss_outputs(x, t, **{**kw, **new})
+
+    return outputs
+
+
+SOFT_MUTANTS = {
+    "gamma ignored (plain cross-entropy)": _soft_with(gamma=0.0),
+    "alpha ignored": _soft_with(alpha=None),
+    "gamma halved": _soft_with(gamma=lambda kw: kw["gamma"] / 2),
+}
+
+
+@pytest.mark.parametrize("name", list(SOFT_MUTANTS))
+def test_every_softmax_mutant_is_caught(name: str, judged_softmax: Any) -> None:
+    assert _caught(judged_softmax, SOFT_MUTANTS[name]), f"no shipped case notices: {name}"
+
+
+def test_the_true_softmax_oracle_passes_and_the_clip_is_caught(judged_softmax: Any) -> None:
+    assert judged_softmax
+    assert not _caught(judged_softmax, focal.softmax_focal_loss_outputs)
+
+    def clipped(x: Any, t: Any, **kw: Any) -> dict[str, np.ndarray]:
+        return focal.softmax_focal_loss_outputs(x, t, **kw, choices={"prob_clip": "clip_1e-7"})
+
+    assert "sfocal-confident[reduction=none,dtype=float64]" in _caught(judged_softmax, clipped)

@@ -33,6 +33,9 @@ from conformance.oracle.focal import (
     sigmoid_focal_loss,
     sigmoid_focal_loss_grad,
     sigmoid_focal_loss_magnitude,
+    softmax_focal_loss,
+    softmax_focal_loss_grad,
+    softmax_focal_loss_magnitude,
 )
 from conformance.oracle.multilabel import (
     multilabel_soft_margin_loss,
@@ -155,5 +158,13 @@ LOSSES: dict[str, LossOracle] = {
         ("alpha", "gamma", "reduction"),
         ("binary",),
         class_terms=False,
+    ),
+    # The categorical focal loss on logits: softmax over axis 1, probability targets.
+    "softmax_focal_loss": LossOracle(
+        softmax_focal_loss,
+        softmax_focal_loss_grad,
+        softmax_focal_loss_magnitude,
+        ("alpha", "gamma", "reduction"),
+        ("probs",),
     ),
 }

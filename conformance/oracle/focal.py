@@ -57,6 +57,10 @@ __all__ = [
     "sigmoid_focal_loss_grad",
     "sigmoid_focal_loss_magnitude",
     "sigmoid_focal_loss_outputs",
+    "softmax_focal_loss",
+    "softmax_focal_loss_grad",
+    "softmax_focal_loss_magnitude",
+    "softmax_focal_loss_outputs",
 ]
 
 LOSS = "sigmoid_focal_loss"
@@ -285,3 +289,158 @@ def sigmoid_focal_loss_outputs(
     """{"loss": ..., "grad": ...} under ``choices``: the form conformance/judge.py diagnoses."""
     pp = _prepare(input, target, alpha, gamma, reduction, choices)
     return {"loss": _reduce(pp, _per_element(pp), reduction), "grad": _grad(pp, reduction, None)}
+
+
+# --------------------------------------------------------------------------------------------
+# Softmax (categorical) focal loss
+# --------------------------------------------------------------------------------------------
+
+SOFTMAX_LOSS = "softmax_focal_loss"
+
+
+@dataclass
+class _SoftPrepared:
+    logp: F64  # log_softmax over axis 1
+    p: F64
+    q: F64  # 1 - p, as -expm1(log p)
+    t: F64  # probability targets
+    a: float
+    gamma: float
+    x: F64
+
+
+def _soft_resolve(choices: Mapping[str, str] | None) -> dict[str, str]:
+    allowed = {o.name: tuple(o.choices) for o in options_for(SOFTMAX_LOSS)}
+    opt = canonical(SOFTMAX_LOSS)
+    for name, choice in (choices or {}).items():
+        if name not in allowed or choice not in allowed[name]:
+            raise ValueError(f"{SOFTMAX_LOSS} has no option choice {name}={choice!r}")
+        opt[name] = choice
+    if opt.get("prob_clip", "none") not in ("none", "clip_1e-7"):
+        raise ValueError(f"{SOFTMAX_LOSS} computes prob_clip=none or clip_1e-7 only")
+    return opt
+
+
+def _soft_prepare(
+    input: npt.ArrayLike,
+    target: npt.ArrayLike,
+    alpha: float | None,
+    gamma: float,
+    reduction: str,
+    choices: Mapping[str, str] | None,
+) -> _SoftPrepared:
+    opt = _soft_resolve(choices)
+    cm.check_reduction(reduction)
+    x = cm.check_input(input)
+    t = cm.to_f64("target", target)
+    if t.shape != x.shape:
+        raise ValueError(
+            "Argument `target` must hold class probabilities of the input's shape. "
+            f"Received: input.shape={x.shape}, target.shape={t.shape}"
+        )
+    gamma = float(gamma)
+    if not gamma >= 0:
+        raise ValueError(f"Argument `gamma` must be >= 0. Received: gamma={gamma}")
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        m = np.max(x, axis=1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0.0)
+        lse = m + np.log(np.sum(np.exp(x - m), axis=1, keepdims=True))
+        logp = x - lse
+        if opt.get("prob_clip") == "clip_1e-7":
+            logp = np.log(np.clip(np.exp(logp), _CLIP, 1.0 - _CLIP))
+        p = np.exp(logp)
+        q = -np.expm1(logp)
+    a = 1.0 if alpha is None else float(alpha)
+    return _SoftPrepared(logp, p, q, t, a, gamma, x)
+
+
+def _soft_terms(sp: _SoftPrepared) -> tuple[F64, F64, F64]:
+    """(per-class loss -a t q^gamma log p, h = p dL/dp per class, q^gamma)."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        qg = np.power(sp.q, sp.gamma) if sp.gamma != 0 else np.ones_like(sp.q)
+        per_class = _times(-sp.a * sp.t, qg * sp.logp)
+        # gamma p q^(gamma - 1) log p = gamma p q^gamma (log p / q); log p / q -> -1 as q -> 0
+        ratio = np.where(sp.q > 0, sp.logp / np.where(sp.q > 0, sp.q, 1.0), -1.0)
+        h = _times(-sp.a * sp.t, qg - sp.gamma * sp.p * qg * ratio)
+    return per_class, h, qg
+
+
+def softmax_focal_loss(
+    input: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    alpha: float | None = None,
+    gamma: float = 2.0,
+    reduction: str = "mean",
+    choices: Mapping[str, str] | None = None,
+) -> F64:
+    """l = -a sum_c t_c (1 - p_c)^gamma log p_c, p = softmax(x) over axis 1; 'mean' divides
+    by the number of (sample, position) elements N d1 ... dk."""
+    sp = _soft_prepare(input, target, alpha, gamma, reduction, choices)
+    per_class, _, _ = _soft_terms(sp)
+    per = np.sum(per_class, axis=1)
+    return cm.reduce(per, reduction, float(per.size))
+
+
+def softmax_focal_loss_grad(
+    input: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    alpha: float | None = None,
+    gamma: float = 2.0,
+    reduction: str = "mean",
+    grad_output: npt.ArrayLike | None = None,
+    choices: Mapping[str, str] | None = None,
+) -> F64:
+    """dx_j = s (h_j - p_j sum_c h_c), h_c = p_c dL/dp_c
+    = -a t_c (q_c^gamma - gamma p_c q_c^(gamma - 1) log p_c)."""
+    sp = _soft_prepare(input, target, alpha, gamma, reduction, choices)
+    _, h, _ = _soft_terms(sp)
+    elem_shape = sp.x.shape[:1] + sp.x.shape[2:]
+    s = cm.grad_scale(grad_output, reduction, elem_shape, float(np.prod(elem_shape)))
+    s = np.expand_dims(s, 1)
+    with np.errstate(invalid="ignore"):
+        out: F64 = s * (h - sp.p * np.sum(h, axis=1, keepdims=True))
+    return out
+
+
+def softmax_focal_loss_magnitude(
+    input: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    alpha: float | None = None,
+    gamma: float = 2.0,
+    reduction: str = "mean",
+    grad_output: npt.ArrayLike | None = None,
+    choices: Mapping[str, str] | None = None,
+) -> tuple[F64, F64]:
+    """(loss_mag, grad_mag): each term made absolute, log p's error taken as
+    eps (|x_c - lse| + 1) like cross_entropy.py, and (1 + gamma) for the power."""
+    sp = _soft_prepare(input, target, alpha, gamma, reduction, choices)
+    _, h, qg = _soft_terms(sp)
+    c = np.where(np.isfinite(sp.logp), np.abs(sp.logp), 0.0)
+    b = abs(sp.a) * np.abs(sp.t)
+    with np.errstate(invalid="ignore", over="ignore"):
+        loss_mag = np.sum(_times(b, qg * (c + 1.0)), axis=1) * (1.0 + sp.gamma)
+        elem_shape = sp.x.shape[:1] + sp.x.shape[2:]
+        s = np.abs(cm.grad_scale(grad_output, reduction, elem_shape, float(np.prod(elem_shape))))
+        spread = np.abs(h) + sp.p * np.sum(np.abs(h) + b, axis=1, keepdims=True)
+        grad_mag = np.expand_dims(s, 1) * (2.0 + sp.gamma) * spread * (1.0 + c)
+    return cm.reduce_magnitude(loss_mag, reduction, float(loss_mag.size)), grad_mag
+
+
+def softmax_focal_loss_outputs(
+    input: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    alpha: float | None = None,
+    gamma: float = 2.0,
+    reduction: str = "mean",
+    choices: Mapping[str, str] | None = None,
+) -> dict[str, F64]:
+    """{"loss": ..., "grad": ...} under ``choices``: the form conformance/judge.py diagnoses."""
+    kw = {"alpha": alpha, "gamma": gamma, "reduction": reduction, "choices": choices}
+    return {
+        "loss": softmax_focal_loss(input, target, **kw),  # type: ignore[arg-type]
+        "grad": softmax_focal_loss_grad(input, target, **kw),  # type: ignore[arg-type]
+    }

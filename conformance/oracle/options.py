@@ -308,6 +308,10 @@ OPTIONS["focal_bce"] = Option(
 for _name in ("axis_mean", "precision"):
     _o = OPTIONS[_name]
     OPTIONS[_name] = Option(_o.name, _o.losses | {_FOCAL}, _o.canonical, _o.choices)
+# Softmax focal loss: Keras clips the softmax output like its probability cross-entropy.
+for _name in ("prob_clip", "precision"):
+    _o = OPTIONS[_name]
+    OPTIONS[_name] = Option(_o.name, _o.losses | {"softmax_focal_loss"}, _o.canonical, _o.choices)
 
 
 class Declared(NamedTuple):

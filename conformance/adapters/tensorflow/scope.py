@@ -16,12 +16,4 @@ APIS: tuple[tuple[str, str], ...] = (
         "the noise-robust generalized cross-entropy (q); the seed documents do not name it",
     ),
     ("keras.losses.Circle", "a metric-learning loss on embeddings, not on class scores"),
-    (
-        "keras.losses.CategoricalFocalCrossentropy",
-        "softmax (categorical) focal loss: no oracle for it yet (issue #12 notes)",
-    ),
-    (
-        "keras.losses.categorical_focal_crossentropy",
-        "softmax (categorical) focal loss: no oracle for it yet (issue #12 notes)",
-    ),
 )
