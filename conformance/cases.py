@@ -89,13 +89,32 @@ class Case:
     axes: dict[str, Any] = field(default_factory=dict)
     tolerance_factor: float = 1.0
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+    def arrays(self) -> tuple[np.ndarray, np.ndarray | None]:
         """The input (case dtype, channel-first) and the target: int64 class indices, or
-        probabilities in the case dtype. An error case may give class labels that are not
-        whole numbers (2.5, NaN); those stay floats in the case dtype, as a user would pass
-        them (target_kind is still "index")."""
+        probabilities in the case dtype; None for a target-less case (a building block).
+        An error case may give class labels that are not whole numbers (2.5, NaN); those
+        stay floats in the case dtype, as a user would pass them (target_kind is still
+        "index")."""
         x = _make_input(self.input_spec, self.dtype, oracle.LOSSES[self.loss].input_kind)
+        if self.target_kind == "none":
+            return x, None
         return x, _make_target(self.target_spec, self.target_kind, x, self.params, self.dtype)
+
+    def grad_output(self) -> np.ndarray | None:
+        """The cotangent a target-less case takes its gradient along (None for the others,
+        whose gradient is that of the output's sum): a standard normal draw of the input's
+        shape in the case dtype, seeded with the input's seed + 1 (1 for a literal input).
+        Ones would not do: softmax sums to 1 whatever the input, so the gradient of its sum
+        is exactly 0."""
+        if self.target_kind != "none":
+            return None
+        if "values" in self.input_spec:
+            shape = np.shape(self.input_spec["values"])
+        else:
+            shape = tuple(self.input_spec["shape"])
+        rng = np.random.default_rng(int(self.input_spec.get("seed", 0)) + 1)
+        cotangent: np.ndarray = dtypes.cast(rng.normal(size=shape), self.dtype)
+        return cotangent
 
     def weight(self) -> np.ndarray | None:
         """Class weights rounded to the case dtype (what the framework receives)."""
@@ -259,7 +278,7 @@ def _validate_case(
     raw: dict[str, Any], check: _Check, max_elements: int
 ) -> tuple[tuple[int, ...], str] | None:
     """Shape and range checks; returns (input shape, target kind) when the case is sound."""
-    inp, tgt = raw["input"], raw["target"]
+    inp, tgt = raw["input"], raw.get("target")
     dtypes = raw.get("matrix", {}).get("dtype") or [raw.get("dtype", "float32")]
     if "values" in inp:
         x = _literal(inp["values"], check, ("input", "values"))
@@ -304,6 +323,22 @@ def _validate_case(
                 f"must have length C={classes} (input shape {list(shape)}); "
                 f"received {len(pos_weight)} values",
             )
+    if oracle.LOSSES[raw["loss"]].target_kinds == ("none",):
+        if tgt is not None:
+            check.fail(
+                ("target",),
+                f"{raw['loss']} takes no target (its output has the input's shape); "
+                "remove `target`",
+            )
+            return None
+        return shape, "none"
+    if tgt is None:
+        check.fail(
+            (),
+            f"missing field 'target': {raw['loss']} takes "
+            f"{' or '.join(oracle.LOSSES[raw['loss']].target_kinds)} targets",
+        )
+        return None
     if "values" not in tgt:
         kind = str(tgt["kind"])
         if kind != "index" and "ignore_share" in tgt:
@@ -382,6 +417,8 @@ def _expand(raw: dict[str, Any], label: str, line: int, kind: str) -> Iterator[C
                 params[name] = value
         # YAML may say 255.0 for an index: each parameter normalises its own values
         params = {k: params_registry.PARAMS[k].normalise(v) for k, v in params.items()}
+        if kind == "none":  # a building block maps the input elementwise: nothing to reduce
+            params["reduction"] = "none"
         suffix = ",".join(f"{a}={v}" for a, v in chosen.items())
         yield Case(
             id=f"{raw['id']}[{suffix}]" if suffix else raw["id"],
@@ -391,7 +428,7 @@ def _expand(raw: dict[str, Any], label: str, line: int, kind: str) -> Iterator[C
             loss=raw["loss"],
             dtype=chosen.get("dtype", raw.get("dtype", "float32")),
             input_spec=raw["input"],
-            target_spec=raw["target"],
+            target_spec=raw.get("target", {}),
             target_kind=kind,
             params=params,
             expect_error=raw.get("expect_error"),
@@ -586,7 +623,8 @@ def get(path: str | Path, case_id: str) -> Case:
 def _check_loss_params(raw: dict[str, Any], check: _Check) -> bool:
     """The parameters (and matrix axes) a case gives must be ones its loss declares."""
     declared = oracle.LOSSES[raw["loss"]]
-    allowed = {*declared.params, "reduction"}
+    # Every loss reduces, except the target-less building blocks.
+    allowed = {*declared.params, *(() if declared.target_kinds == ("none",) else ("reduction",))}
     ok = True
     for where in ("params", "matrix"):
         for name in raw.get(where, {}):

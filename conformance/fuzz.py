@@ -120,7 +120,8 @@ def case_dicts(
 
     Shapes (N, C, d1, ..., dk): N 1..4, C 1..8 and sometimes up to 40, 0..3 spatial
     dimensions of size 1..4. Inputs are seeded normal or uniform logits with a scale from
-    1e-3 to 1e4 and an offset, or, for small inputs, literal values. Targets are class
+    1e-3 to 1e4 and an offset, or, for small inputs, literal values. Building blocks (softmax,
+    ...) have no target and no parameters. Targets are class
     indices (with a share of ignored positions and an ignore_index of -100, 255, -1 or a
     valid class) or probabilities. Class weights include zeros; label smoothing 0..1.
     ``extremes=False`` keeps to float32/float64, scales 0.1..10, no offsets and finite
@@ -140,6 +141,8 @@ def case_dicts(
         raw: dict[str, Any] = {"id": "fuzz", "loss": name, "dtype": draw(st.sampled_from(dtypes))}
         raw["input"] = _draw_input(draw, shape, scales, extremes)
         kind = draw(st.sampled_from(spec.target_kinds))
+        if kind == "none":  # a building block: no target, no parameters, no reduction
+            return raw
         target: dict[str, Any] = {"kind": kind}
         params: dict[str, Any] = {}
         if kind == "index" and "ignore_index" in spec.params and _chance(draw, 1, 1):
@@ -344,7 +347,7 @@ def _size(raw: Mapping[str, Any]) -> tuple[int, ...]:
     """Smaller is simpler: elements, classes, dimensions, parameters, then text length."""
     inp = raw["input"]
     shape = inp.get("shape") or list(np.shape(inp["values"]))
-    return (math.prod(shape), shape[1], len(shape), len(raw["params"]), len(to_yaml(raw)))
+    return (math.prod(shape), shape[1], len(shape), len(raw.get("params", {})), len(to_yaml(raw)))
 
 
 def _settings() -> settings:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-TargetKind = Literal["index", "probs", "binary"]
+TargetKind = Literal["index", "probs", "binary", "none"]
 Status = Literal["ok", "unsupported", "raised", "not-implemented"]
 
 
@@ -26,18 +26,22 @@ class Task:
     ``weight`` (ndarray of the case dtype, or None), ``ignore_index`` (int), ``reduction``
     ("none" | "mean" | "sum"), ``label_smoothing`` (float), and for binary losses
     ``pos_weight`` (ndarray of the case dtype, or None); a ``binary`` target holds one value
-    in [0, 1] per input element.
+    in [0, 1] per input element. A target-less case (a building block such as softmax;
+    ``target_kind`` "none") has ``target`` None and a ``grad_output`` of the input's shape
+    and dtype: the gradient is that of sum(output * grad_output). Otherwise ``grad_output``
+    is None and the gradient is that of the output's sum.
     """
 
     case_id: str
     loss: str
     api: str
     input: np.ndarray
-    target: np.ndarray
+    target: np.ndarray | None
     target_kind: TargetKind
     params: dict[str, Any]
     device: str = "cpu"
     mode: str = "eager"
+    grad_output: np.ndarray | None = None
 
 
 @dataclass

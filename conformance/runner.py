@@ -53,15 +53,17 @@ class Expected:
     diagnoser: Diagnoser | None = None  # the oracle under other semantic options
 
 
-def expected_for(case: Case, x: np.ndarray, target: np.ndarray) -> Expected:
+def expected_for(case: Case, x: np.ndarray, target: np.ndarray | None) -> Expected:
     """Oracle value, gradient and error magnitudes (float64) for the case's rounded inputs."""
     spec = oracle.LOSSES[case.loss]
     params = _array_params(case, x.ndim)
     kwargs = {name: params[name] for name in spec.params if name in params}
+    cotangent = case.grad_output()
+    along = {} if cotangent is None else {"grad_output": cotangent}
     try:
         loss = spec.value(x, target, **kwargs)
-        grad = spec.grad(x, target, **kwargs)
-        loss_mag, grad_mag = spec.magnitude(x, target, **kwargs)
+        grad = spec.grad(x, target, **kwargs, **along)
+        loss_mag, grad_mag = spec.magnitude(x, target, **kwargs, **along)
     except ValueError as exc:  # the documented way to say "no value" (e.g. label out of range)
         return Expected(problem=f"oracle has no value: {exc}", input_shape=list(x.shape))
     except Exception as exc:  # an oracle bug must not cost the run its other rows
@@ -76,7 +78,9 @@ def expected_for(case: Case, x: np.ndarray, target: np.ndarray) -> Expected:
         magnitudes={"loss": loss_mag, "grad": grad_mag},
         n_terms=n_terms,
         input_shape=list(x.shape),
-        diagnoser=Diagnoser(
+        diagnoser=None
+        if target is None  # building blocks have no options to diagnose
+        else Diagnoser(
             case.loss,
             x,
             target,
@@ -112,7 +116,12 @@ def repro(case: Case, snippet: str, call: str) -> str:
         "x, t = case.arrays()\n"
         "weight = case.weight()\n"
         "pos_weight = case.pos_weight()\n"
-        f"print('expected', oracle.{case.loss}(x, t, {kw}))\n"
+        "g = case.grad_output()  # the cotangent of a target-less case, else None\n"
+        + (
+            f"print('expected', oracle.{case.loss}(x))\n"
+            if case.target_kind == "none"
+            else f"print('expected', oracle.{case.loss}(x, t, {kw}))\n"
+        )
     )
     return header + (snippet.format(call=call) if call else "")
 
@@ -383,7 +392,7 @@ class Session:
         fw: _Framework,
         case: Case,
         x: np.ndarray,
-        target: np.ndarray,
+        target: np.ndarray | None,
         expected: Expected,
         emit: Callable[[list[dict[str, Any]]], None],
     ) -> None:
@@ -434,9 +443,9 @@ class _CaseWork:
     def __init__(self, case: Case, pending: int) -> None:
         self.case, self.pending, self.complete = case, pending, True
         self._lock = threading.Lock()
-        self._value: tuple[np.ndarray, np.ndarray, Expected] | None = None
+        self._value: tuple[np.ndarray, np.ndarray | None, Expected] | None = None
 
-    def get(self) -> tuple[np.ndarray, np.ndarray, Expected]:
+    def get(self) -> tuple[np.ndarray, np.ndarray | None, Expected]:
         with self._lock:
             if self._value is None:
                 x, target = self.case.arrays()
@@ -602,7 +611,7 @@ def run(
 
 
 def _task(
-    case: Case, entry: Entry, x: np.ndarray, target: np.ndarray, device: str, mode: str
+    case: Case, entry: Entry, x: np.ndarray, target: np.ndarray | None, device: str, mode: str
 ) -> Task:
     return Task(
         case_id=case.id,
@@ -614,6 +623,7 @@ def _task(
         params=_array_params(case, x.ndim),
         device=device,
         mode=mode,
+        grad_output=case.grad_output(),
     )
 
 

@@ -111,7 +111,8 @@ _matrix = {
 
 CASE: dict[str, Any] = {
     "type": "object",
-    "required": ["id", "loss", "input", "target"],
+    # `target` is required by every loss except the target-less building blocks (cases.py).
+    "required": ["id", "loss", "input"],
     "properties": {
         "id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$", "maxLength": 120},
         "loss": {"enum": list(LOSSES)},

@@ -255,7 +255,7 @@ def run(spec: Spec, fw: Framework, task: Task) -> tuple[dict[str, np.ndarray], s
     with calling(call):
         function = fw.resolve(spec.api)
         reduce = fw.resolve(spec.reduce[reduction]) if spec.reduce and reduction != "none" else None
-        constants = {"target": fw.tensor(task.target, task)}
+        constants = {} if task.target is None else {"target": fw.tensor(task.target, task)}
         for name in _OPTIONAL:
             if task.params.get(name) is not None:
                 constants[name] = fw.tensor(np.asarray(task.params[name]), task)

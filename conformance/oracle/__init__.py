@@ -15,7 +15,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from conformance.oracle._common import REDUCTIONS
+from conformance.oracle.activations import (
+    log_sigmoid,
+    log_sigmoid_grad,
+    log_sigmoid_magnitude,
+    log_softmax_magnitude,
+    sigmoid,
+    sigmoid_grad,
+    sigmoid_magnitude,
+    softmax_magnitude,
+)
 from conformance.oracle.binary import (
     binary_cross_entropy,
     binary_cross_entropy_grad,
@@ -53,17 +65,20 @@ from conformance.oracle.softmax import log_softmax, log_softmax_grad, softmax, s
 __all__ = [
     "LOSSES",
     "REDUCTIONS",
+    "TARGETLESS",
     "LossOracle",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
     "cross_entropy_grad",
     "cross_entropy_magnitude",
+    "log_sigmoid",
     "log_softmax",
     "log_softmax_grad",
     "nll_loss",
     "nll_loss_grad",
     "nll_loss_magnitude",
+    "sigmoid",
     "softmax",
     "softmax_grad",
 ]
@@ -76,7 +91,10 @@ class LossOracle(NamedTuple):
     grad_output=None)`` -> d sum(loss * grad_output) / d input; ``magnitude(...)`` (same
     arguments as ``grad``) -> (loss_mag, grad_mag). ``params`` names the keyword arguments
     the loss accepts (a runner passes only those); ``target_kinds`` says which target kinds
-    ("index": integer class indices, "probs": float probabilities) it defines.
+    ("index": integer class indices, "probs": float probabilities, "binary": one value in
+    [0, 1] per input element, "none": no target) it defines. A target-less oracle (a
+    building block such as softmax) maps the input to an output of its shape: no reduction,
+    and its gradient is taken along a cotangent the case draws (``grad_output``).
     ``input_kind`` says what the input holds, and so how a case generates it from its seeded
     normal draw: "logits" (as drawn), "log_probs" (log_softmax over the class axis),
     "softmax" (softmax over the class axis), "probs" (elementwise sigmoid).
@@ -97,6 +115,26 @@ class LossOracle(NamedTuple):
 
 
 _CLASS_PARAMS = ("weight", "ignore_index", "reduction")
+
+
+def _targetless(
+    value: Callable[..., Any], grad: Callable[..., Any], magnitude: Callable[..., Any], **kw: Any
+) -> LossOracle:
+    """A building block f(input) in the (input, target, ...) form of the table; without a
+    ``grad_output`` its gradient is that of the output's sum, like every other loss's."""
+
+    def along(x: Any, grad_output: Any) -> Any:
+        return np.ones(np.shape(x)) if grad_output is None else grad_output
+
+    return LossOracle(
+        lambda x, target: value(x),
+        lambda x, target, grad_output=None: grad(x, along(x, grad_output)),
+        lambda x, target, grad_output=None: magnitude(x, along(x, grad_output)),
+        (),
+        ("none",),
+        **kw,
+    )
+
 
 LOSSES: dict[str, LossOracle] = {
     "cross_entropy": LossOracle(
@@ -167,4 +205,13 @@ LOSSES: dict[str, LossOracle] = {
         ("alpha", "gamma", "reduction"),
         ("probs",),
     ),
+    # The building blocks, as target-less cases (conformance/oracle/activations.py).
+    "softmax": _targetless(softmax, softmax_grad, softmax_magnitude),
+    "log_softmax": _targetless(log_softmax, log_softmax_grad, log_softmax_magnitude),
+    "sigmoid": _targetless(sigmoid, sigmoid_grad, sigmoid_magnitude, class_terms=False),
+    "log_sigmoid": _targetless(
+        log_sigmoid, log_sigmoid_grad, log_sigmoid_magnitude, class_terms=False
+    ),
 }
+
+TARGETLESS = frozenset(name for name, spec in LOSSES.items() if spec.target_kinds == ("none",))

@@ -14,7 +14,7 @@ import numpy as np
 
 from conformance.adapters._entry import Unavailable
 from conformance.adapters._spec import entries, resolve_dotted
-from conformance.adapters.jax import classification, focal, scope
+from conformance.adapters.jax import activations, classification, focal, scope
 from conformance.protocol import Task
 
 FRAMEWORK = "jax"
@@ -28,9 +28,10 @@ jax.config.update("jax_enable_x64", True)  # else float64 arrays silently become
 import jax.numpy as jnp
 import optax
 input = jnp.asarray(x)
-target = jnp.asarray(t)
+target = None if t is None else jnp.asarray(t)
 loss_of = lambda input: {call}
-loss, grad = jax.value_and_grad(lambda input: jnp.sum(loss_of(input)))(input)
+total = lambda input: jnp.sum(loss_of(input) * (1 if g is None else g))
+loss, grad = jax.value_and_grad(total)(input)
 print("loss", loss_of(input), "grad", grad, sep="\\n")
 """
 
@@ -97,11 +98,13 @@ class _Jax:
         import jax.numpy as jnp
 
         x = self.tensor(task.input, task)
+        cotangent = None if task.grad_output is None else self.tensor(task.grad_output, task)
 
         def total(x: Any) -> tuple[Any, Any]:
             loss = loss_of(x)
-            # For reduction="none" the gradient is that of the sum (a cotangent of ones).
-            return jnp.sum(loss), loss
+            # The gradient of the sum (for reduction="none": a cotangent of ones), or along
+            # the cotangent a target-less case gives.
+            return jnp.sum(loss if cotangent is None else loss * cotangent), loss
 
         step = jax.value_and_grad(total, has_aux=True)
         if task.mode == "jit":
@@ -115,7 +118,7 @@ def _device(task: Task) -> Any:
 
 
 # The entries, one module per loss family; adding a family is one import here.
-SPECS = (*classification.SPECS, *focal.SPECS)
+SPECS = (*classification.SPECS, *focal.SPECS, *activations.SPECS)
 ENTRIES = entries(SPECS, _Jax())
 # Losses the suite covers that this framework has no public API for.
 OUT_OF_SCOPE = (

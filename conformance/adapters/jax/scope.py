@@ -26,4 +26,6 @@ APIS: tuple[tuple[str, str], ...] = (
         "optax.smooth_labels",
         "a label transform, not a loss; label smoothing is a case parameter of the entries",
     ),
+    # The building blocks: an alias of an entry.
+    ("jax.scipy.special.expit", "the logistic function, as jax.nn.sigmoid (an entry)"),
 )

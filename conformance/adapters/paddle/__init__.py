@@ -17,6 +17,7 @@ from conformance import dtypes
 from conformance.adapters._entry import Unavailable
 from conformance.adapters._spec import entries, resolve_dotted
 from conformance.adapters.paddle import (
+    activations,
     classification,
     focal,
     legacy,
@@ -41,11 +42,11 @@ def tensor(a, **kw):
 def numpy(v):
     return v.astype("float32").numpy() if v.dtype == paddle.bfloat16 else v.numpy()
 input = tensor(x, stop_gradient=False)
-target = tensor(t)
+target = None if t is None else tensor(t)
 w = None if weight is None else tensor(weight)
 pw = None if pos_weight is None else tensor(pos_weight)
 loss = {call}
-loss.sum().backward()
+(loss.sum() if g is None else (loss * tensor(g)).sum()).backward()
 print("loss", numpy(loss), "grad", numpy(input.grad), sep="\\n")
 """
 
@@ -121,8 +122,12 @@ class _Paddle:
 
         x = self.tensor(task.input, task, stop_gradient=False)
         loss = paddle.jit.to_static(loss_of)(x) if task.mode == "to_static" else loss_of(x)
-        # For reduction="none" the gradient is that of the sum (a cotangent of ones).
-        loss.sum().backward()
+        # The gradient of the sum (for reduction="none": a cotangent of ones), or along the
+        # cotangent a target-less case gives.
+        if task.grad_output is None:
+            loss.sum().backward()
+        else:
+            loss.backward(self.tensor(task.grad_output, task))
         # Returned as is: with soft_label=True and reduction='none' Paddle keeps the class
         # axis (size 1), e.g. (N, 1, d1, ...), unlike hard labels; the results show that shape.
         if x.grad is None:
@@ -140,6 +145,7 @@ SPECS = (
     *multilabel.SPECS,
     *probabilities.SPECS,
     *focal.SPECS,
+    *activations.SPECS,
 )
 ENTRIES = entries(SPECS, _Paddle())
 # Public APIs of these families that are not entries, each with its reason.

@@ -25,4 +25,6 @@ APIS: tuple[tuple[str, str], ...] = (
     ("paddle.nn.MultiLabelMarginLoss", _MARGIN),
     ("paddle.nn.functional.soft_margin_loss", _MARGIN),
     ("paddle.nn.SoftMarginLoss", _MARGIN),
+    # The building blocks: the tensor-level names of entries.
+    ("paddle.nn.functional.softmax_", "the in-place form of paddle.nn.functional.softmax"),
 )

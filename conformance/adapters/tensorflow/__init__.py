@@ -17,6 +17,7 @@ import numpy as np
 from conformance.adapters._entry import Unavailable
 from conformance.adapters._spec import entries, resolve_dotted
 from conformance.adapters.tensorflow import (
+    activations,
     classification,
     focal,
     keras_ops,
@@ -37,11 +38,11 @@ os.environ["KERAS_BACKEND"] = "tensorflow"
 import tensorflow as tf
 import keras
 input = tf.constant(x)
-target = tf.constant(t)
+target = None if t is None else tf.constant(t)
 with tf.GradientTape() as tape:
     tape.watch(input)
     loss = {call}
-    total = tf.reduce_sum(loss)
+    total = tf.reduce_sum(loss if g is None else loss * g)
 grad = tape.gradient(total, input)
 print("loss", loss.numpy(), "grad", grad.numpy(), sep="\\n")
 """
@@ -124,10 +125,12 @@ class _TensorFlow:
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 loss = loss_of(x)
-                # For reduction="none" the gradient is that of the sum (a cotangent of ones).
-                total = tf.reduce_sum(loss)
+                # The gradient of the sum (for reduction="none": a cotangent of ones), or
+                # along the cotangent a target-less case gives.
+                total = tf.reduce_sum(loss if cotangent is None else loss * cotangent)
             return loss, tape.gradient(total, x)
 
+        cotangent = None if task.grad_output is None else self.tensor(task.grad_output, task)
         if task.mode != "eager":
             step = tf.function(step, jit_compile=task.mode == "tf.function-xla")
         with tf.device(_device(task)):
@@ -138,7 +141,14 @@ class _TensorFlow:
 
 
 # The entries, one module per loss family; adding a family is one import here.
-SPECS = (*classification.SPECS, *keras_ops.SPECS, *legacy.SPECS, *probabilities.SPECS, *focal.SPECS)
+SPECS = (
+    *classification.SPECS,
+    *keras_ops.SPECS,
+    *legacy.SPECS,
+    *probabilities.SPECS,
+    *focal.SPECS,
+    *activations.SPECS,
+)
 ENTRIES = entries(SPECS, _TensorFlow())
 # Losses the suite covers that this framework has no public API for.
 OUT_OF_SCOPE = (

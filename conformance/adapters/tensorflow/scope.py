@@ -16,4 +16,9 @@ APIS: tuple[tuple[str, str], ...] = (
         "the noise-robust generalized cross-entropy (q); the seed documents do not name it",
     ),
     ("keras.losses.Circle", "a metric-learning loss on embeddings, not on class scores"),
+    # The building blocks: aliases of entries, and layers around them.
+    ("tf.nn.sigmoid", "the same function object as tf.math.sigmoid (an entry)"),
+    ("tf.math.softmax", "the same function object as tf.nn.softmax (an entry)"),
+    ("tf.math.log_softmax", "the same function object as tf.nn.log_softmax (an entry)"),
+    ("keras.layers.Softmax", "a layer that calls keras.activations.softmax (an entry)"),
 )

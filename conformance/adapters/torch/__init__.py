@@ -13,7 +13,7 @@ import numpy as np
 from conformance import dtypes
 from conformance.adapters._entry import Unavailable
 from conformance.adapters._spec import entries, resolve_dotted
-from conformance.adapters.torch import classification, multilabel, scope
+from conformance.adapters.torch import activations, classification, multilabel, scope
 from conformance.protocol import Task
 
 FRAMEWORK = "torch"
@@ -32,11 +32,11 @@ def numpy(v):
     v = v.detach()
     return v.float().numpy() if v.dtype == torch.bfloat16 else v.numpy()
 input = tensor(x).requires_grad_()
-target = tensor(t)
+target = None if t is None else tensor(t)
 w = None if weight is None else tensor(weight)
 pw = None if pos_weight is None else tensor(pos_weight)
 loss = {call}
-loss.sum().backward()
+(loss.sum() if g is None else (loss * tensor(g)).sum()).backward()
 print("loss", numpy(loss), "grad", numpy(input.grad), sep="\\n")
 """
 
@@ -86,8 +86,12 @@ class _Torch:
 
         x = self.tensor(task.input, task).requires_grad_()
         loss = torch.compile(loss_of)(x) if task.mode == "compile" else loss_of(x)
-        # For reduction="none" the gradient is that of the sum (a cotangent of ones).
-        loss.sum().backward()
+        # The gradient of the sum (for reduction="none": a cotangent of ones), or along the
+        # cotangent a target-less case gives.
+        if task.grad_output is None:
+            loss.sum().backward()
+        else:
+            loss.backward(gradient=self.tensor(task.grad_output, task))
         assert x.grad is not None
         return {"loss": _numpy(loss), "grad": _numpy(x.grad)}
 
@@ -113,7 +117,7 @@ NOT_IMPLEMENTED = (r"not implemented for '(Half|BFloat16)'",)
 
 
 # The entries, one module per loss family; adding a family is one import here.
-SPECS = (*classification.SPECS, *multilabel.SPECS)
+SPECS = (*classification.SPECS, *multilabel.SPECS, *activations.SPECS)
 ENTRIES = entries(SPECS, _Torch())
 # Losses the suite covers that this framework has no public API for.
 OUT_OF_SCOPE = (

@@ -20,4 +20,10 @@ APIS: tuple[tuple[str, str], ...] = (
     ("torch.nn.functional.soft_margin_loss", _MARGIN),
     ("torch.nn.SoftMarginLoss", _MARGIN),
     ("torchvision.ops.sigmoid_focal_loss", "torchvision, not PyTorch: not installed by the suite"),
+    # The building blocks: aliases of entries.
+    ("torch.softmax", "the same ATen op as torch.nn.functional.softmax (an entry)"),
+    ("torch.log_softmax", "the same ATen op as torch.nn.functional.log_softmax (an entry)"),
+    ("torch.special.softmax", "the same ATen op as torch.nn.functional.softmax (an entry)"),
+    ("torch.special.expit", "an alias of torch.sigmoid (an entry)"),
+    ("torch.nn.functional.sigmoid", "deprecated alias of torch.sigmoid (an entry)"),
 )
