@@ -10,6 +10,8 @@ float16/bfloat16 kernels for them. A framework that is not installed skips its p
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -99,3 +101,20 @@ def test_the_repro_snippet_carries_the_cotangent(frame: pd.DataFrame) -> None:
     repro = frame.repro.dropna().iloc[0]
     assert "g = case.grad_output()" in repro
     assert "oracle.softmax(x)" in repro or "oracle.log_softmax(x)" in repro or "sigmoid(x)" in repro
+
+
+@pytest.mark.parametrize("framework", ["torch", "tensorflow", "jax", "paddle"])
+def test_a_repro_snippet_runs_without_a_target(frame: pd.DataFrame, framework: str) -> None:
+    """The row's own repro (no target, a drawn cotangent) runs in a fresh process and prints
+    the framework's numbers."""
+    rows = _rows(frame, framework)
+    row = rows[(rows.verdict == "pass") & (rows.dtype == "float64")].iloc[0]
+    run = subprocess.run(
+        [sys.executable, "-c", row.repro],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=CASES.parent,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.startswith("expected") and "\ngrad\n" in run.stdout

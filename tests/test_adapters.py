@@ -585,7 +585,7 @@ def test_snippet_runs(worker: Callable[[str], Worker], framework: str, tmp_path:
         f"t = np.array({SEED_T.tolist()!r})\n"
         f"weight = {None if weight is None else weight.tolist()!r}\n"
         "weight = None if weight is None else np.array(weight)\n"
-        "pos_weight = None\n" + adapters.load(framework).SNIPPET.format(call=outcome.call)
+        "pos_weight = None\ng = None\n" + adapters.load(framework).SNIPPET.format(call=outcome.call)
     )
     path = tmp_path / "repro.py"
     path.write_text(script)
