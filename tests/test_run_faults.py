@@ -60,7 +60,7 @@ def test_repro_snippet_keeps_a_hostile_file_name_inert(tmp_path, name):
     tree = ast.parse(snippet)
     literals = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)]
     assert str(path) in literals
-    assert len(tree.body) == 7
+    assert len(tree.body) == 8  # import, case, arrays, weights, cotangent, expected, call
     assert snippet.isascii()
     out = subprocess.run(
         [sys.executable, "-c", snippet], capture_output=True, text=True, cwd=tmp_path
