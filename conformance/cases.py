@@ -348,11 +348,11 @@ def _validate_case(
     if t is None:
         return None
     kinds = oracle.LOSSES[raw["loss"]].target_kinds
-    implied = "binary" if kinds == ("binary",) else "probs"
+    implied = kinds[0] if kinds in (("binary",), ("real",)) else "probs"
     kind = tgt.get("kind") or (implied if t.shape == shape else "index")
     if not _check_target_kind(raw, kind, check):
         return None
-    if kind in ("probs", "binary"):
+    if kind in ("probs", "binary", "real"):
         _check_range(t, dtypes, check, ("target", "values"))
         if t.shape != shape and not expect_error:
             check.fail(
@@ -688,6 +688,11 @@ def _make_target(
     rng = np.random.default_rng(spec["seed"])
     classes = x.shape[1]
     spatial = (x.shape[0], *x.shape[2:])
+    if kind == "real":  # regression targets: a normal draw of the input's shape
+        scale, offset = float(spec.get("scale", 1.0)), float(spec.get("offset", 0.0))
+        with np.errstate(over="ignore"):
+            real: np.ndarray = dtypes.cast(rng.normal(offset, scale, size=x.shape), dtype)
+        return real
     if kind == "binary":
         if spec.get("soft", False):
             soft: np.ndarray = dtypes.cast(rng.uniform(0.0, 1.0, size=x.shape), dtype)

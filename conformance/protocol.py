@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-TargetKind = Literal["index", "probs", "binary", "none"]
+TargetKind = Literal["index", "probs", "binary", "real", "none"]
 Status = Literal["ok", "unsupported", "raised", "not-implemented"]
 
 

@@ -632,7 +632,7 @@ def _array_params(case: Case, ndim: int) -> dict[str, Any]:
     (binary) losses broadcast a weight against the input, so a per-class weight becomes
     (C, 1, ..., 1): along axis 1, as a user writes it for N-d input."""
     weight = case.weight()
-    if weight is not None and "binary" in oracle.LOSSES[case.loss].target_kinds:
+    if weight is not None and {"binary", "real"} & set(oracle.LOSSES[case.loss].target_kinds):
         weight = weight.reshape((-1,) + (1,) * max(ndim - 2, 0))
     return dict(case.params, weight=weight, pos_weight=case.pos_weight())
 

@@ -80,7 +80,9 @@ _target = {
         "values": _nested,
         # index: class indices; probs: a distribution over the classes (axis 1); binary: one
         # target in [0, 1] per input element (hard 0/1, or uniform soft ones with `soft`).
-        "kind": {"enum": ["index", "probs", "binary"]},
+        # real: regression targets of the input's shape (normal, `scale` and `offset`).
+        "kind": {"enum": ["index", "probs", "binary", "real"]},
+        "offset": {"type": "number", "minimum": -_BIG, "maximum": _BIG},
         "soft": {"type": "boolean"},
         "seed": _seed,
         "ignore_share": {"type": "number", "minimum": 0, "maximum": 1},

@@ -152,6 +152,9 @@ class Spec:
     # Why a task is outside this entry, beyond what its arguments say (a channels-last
     # variant has nothing to add on 2-d input); None when it is in.
     unsupported: Callable[[Task], str | None] | None = None
+    # The one reduction the API itself returns (tf.nn.l2_loss is a sum); "" when it takes a
+    # reduction argument or returns per-element losses.
+    reduced: str = ""
 
     def sources(self) -> list[Source]:
         flat: list[Source] = []
@@ -173,6 +176,8 @@ class Spec:
 
     @property
     def reductions(self) -> frozenset[str]:
+        if self.reduced:
+            return frozenset({self.reduced})
         for s in self.sources():
             if isinstance(s, Param) and s.name == "reduction":
                 return frozenset(s.table or REDUCTIONS)

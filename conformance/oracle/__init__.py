@@ -60,6 +60,20 @@ from conformance.oracle.probs import (
     cross_entropy_on_probs_grad,
     cross_entropy_on_probs_magnitude,
 )
+from conformance.oracle.regression import (
+    huber_loss,
+    huber_loss_grad,
+    huber_loss_magnitude,
+    l1_loss,
+    l1_loss_grad,
+    l1_loss_magnitude,
+    mse_loss,
+    mse_loss_grad,
+    mse_loss_magnitude,
+    smooth_l1_loss,
+    smooth_l1_loss_grad,
+    smooth_l1_loss_magnitude,
+)
 from conformance.oracle.softmax import log_softmax, log_softmax_grad, softmax, softmax_grad
 
 __all__ = [
@@ -204,6 +218,40 @@ LOSSES: dict[str, LossOracle] = {
         softmax_focal_loss_magnitude,
         ("alpha", "gamma", "reduction"),
         ("probs",),
+    ),
+    # Regression losses (oracle/regression.py): elementwise, real targets of the input's
+    # shape; a per-class weight reaches them as (C, 1, ..., 1), broadcast along axis 1.
+    "mse_loss": LossOracle(
+        mse_loss,
+        mse_loss_grad,
+        mse_loss_magnitude,
+        ("weight", "reduction"),
+        ("real",),
+        class_terms=False,
+    ),
+    "l1_loss": LossOracle(
+        l1_loss,
+        l1_loss_grad,
+        l1_loss_magnitude,
+        ("weight", "reduction"),
+        ("real",),
+        class_terms=False,
+    ),
+    "huber_loss": LossOracle(
+        huber_loss,
+        huber_loss_grad,
+        huber_loss_magnitude,
+        ("weight", "delta", "reduction"),
+        ("real",),
+        class_terms=False,
+    ),
+    "smooth_l1_loss": LossOracle(
+        smooth_l1_loss,
+        smooth_l1_loss_grad,
+        smooth_l1_loss_magnitude,
+        ("weight", "beta", "reduction"),
+        ("real",),
+        class_terms=False,
     ),
     # The building blocks, as target-less cases (conformance/oracle/activations.py).
     "softmax": _targetless(softmax, softmax_grad, softmax_magnitude),

@@ -308,6 +308,20 @@ OPTIONS["focal_bce"] = Option(
 for _name in ("axis_mean", "precision"):
     _o = OPTIONS[_name]
     OPTIONS[_name] = Option(_o.name, _o.losses | {_FOCAL}, _o.canonical, _o.choices)
+# Regression losses (conformance/oracle/regression.py computes every choice).
+_REGRESSION = frozenset({"mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss"})
+OPTIONS["squared_scale"] = Option(
+    "squared_scale",
+    frozenset({"mse_loss"}),
+    "one",
+    {
+        "one": "the squared error (x - y)^2",
+        "half": "half the squared error, (x - y)^2 / 2",
+    },
+)
+for _name in ("mean_denominator", "axis_mean", "precision"):
+    _o = OPTIONS[_name]
+    OPTIONS[_name] = Option(_o.name, _o.losses | _REGRESSION, _o.canonical, _o.choices)
 # Softmax focal loss: Keras clips the softmax output like its probability cross-entropy.
 for _name in ("prob_clip", "precision"):
     _o = OPTIONS[_name]

@@ -78,6 +78,23 @@ PARAMS: dict[str, CaseParam] = {
             matrix=True,
             doc="focal loss: the exponent of the modulating factor (1 - p_t)",
         ),
+        # Regression losses: where the quadratic part ends.
+        CaseParam(
+            "delta",
+            {"type": "number", "exclusiveMinimum": 0, "maximum": 1e300},
+            1.0,
+            float,
+            matrix=True,
+            doc="Huber loss: the residual where the quadratic part becomes linear",
+        ),
+        CaseParam(
+            "beta",
+            {"type": "number", "minimum": 0, "maximum": 1e300},
+            1.0,
+            float,
+            matrix=True,
+            doc="smooth L1 loss: the residual where the quadratic part becomes linear (0: L1)",
+        ),
     )
 }
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from conformance.adapters._entry import Unavailable
 from conformance.adapters._spec import entries, resolve_dotted
-from conformance.adapters.jax import activations, classification, focal, scope
+from conformance.adapters.jax import activations, classification, focal, regression, scope
 from conformance.protocol import Task
 
 FRAMEWORK = "jax"
@@ -118,7 +118,7 @@ def _device(task: Task) -> Any:
 
 
 # The entries, one module per loss family; adding a family is one import here.
-SPECS = (*classification.SPECS, *focal.SPECS, *activations.SPECS)
+SPECS = (*classification.SPECS, *focal.SPECS, *activations.SPECS, *regression.SPECS)
 ENTRIES = entries(SPECS, _Jax())
 # Losses the suite covers that this framework has no public API for.
 OUT_OF_SCOPE = (
@@ -126,6 +126,8 @@ OUT_OF_SCOPE = (
     ("binary_cross_entropy", "optax has no binary cross-entropy on probabilities"),
     ("multilabel_soft_margin_loss", "optax has no multi-label soft-margin loss"),
     ("cross_entropy_on_probs", "optax's cross-entropies take logits, none takes probabilities"),
+    ("l1_loss", "optax has no absolute-error loss"),
+    ("smooth_l1_loss", "optax has no smooth L1 loss (huber_loss is Huber's form)"),
 )
 # Public APIs of these families that are not entries, each with its reason.
 OUT_OF_SCOPE_APIS = scope.APIS

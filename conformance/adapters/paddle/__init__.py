@@ -23,6 +23,7 @@ from conformance.adapters.paddle import (
     legacy,
     multilabel,
     probabilities,
+    regression,
     scope,
 )
 from conformance.protocol import Task
@@ -146,6 +147,7 @@ SPECS = (
     *probabilities.SPECS,
     *focal.SPECS,
     *activations.SPECS,
+    *regression.SPECS,
 )
 ENTRIES = entries(SPECS, _Paddle())
 # Public APIs of these families that are not entries, each with its reason.

@@ -23,6 +23,7 @@ from conformance.adapters.tensorflow import (
     keras_ops,
     legacy,
     probabilities,
+    regression,
     scope,
 )
 from conformance.protocol import Task
@@ -148,6 +149,7 @@ SPECS = (
     *probabilities.SPECS,
     *focal.SPECS,
     *activations.SPECS,
+    *regression.SPECS,
 )
 ENTRIES = entries(SPECS, _TensorFlow())
 # Losses the suite covers that this framework has no public API for.
@@ -157,6 +159,7 @@ OUT_OF_SCOPE = (
         "multilabel_soft_margin_loss",
         "no multi-label soft-margin loss in tf.nn, keras.losses or keras.ops",
     ),
+    ("smooth_l1_loss", "no smooth L1 loss in tf.nn, keras.losses or tf.compat.v1.losses"),
 )
 # Public APIs of these families that are not entries, each with its reason.
 OUT_OF_SCOPE_APIS = scope.APIS

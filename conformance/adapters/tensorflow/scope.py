@@ -21,4 +21,12 @@ APIS: tuple[tuple[str, str], ...] = (
     ("tf.math.softmax", "the same function object as tf.nn.softmax (an entry)"),
     ("tf.math.log_softmax", "the same function object as tf.nn.log_softmax (an entry)"),
     ("keras.layers.Softmax", "a layer that calls keras.activations.softmax (an entry)"),
+    # Regression: variants the seed documents do not name.
+    ("keras.losses.MeanSquaredLogarithmicError", "squared error of log1p values; not in the seeds"),
+    ("keras.losses.MeanAbsolutePercentageError", "relative absolute error; not in the seeds"),
+    ("keras.losses.LogCosh", "log(cosh(d)), a smooth Huber-like loss; not in the seeds"),
+    (
+        "tf.compat.v1.losses.mean_pairwise_squared_error",
+        "squared error of pairwise differences within a sample; not in the seeds",
+    ),
 )

@@ -13,7 +13,7 @@ import numpy as np
 from conformance import dtypes
 from conformance.adapters._entry import Unavailable
 from conformance.adapters._spec import entries, resolve_dotted
-from conformance.adapters.torch import activations, classification, multilabel, scope
+from conformance.adapters.torch import activations, classification, multilabel, regression, scope
 from conformance.protocol import Task
 
 FRAMEWORK = "torch"
@@ -117,7 +117,7 @@ NOT_IMPLEMENTED = (r"not implemented for '(Half|BFloat16)'",)
 
 
 # The entries, one module per loss family; adding a family is one import here.
-SPECS = (*classification.SPECS, *multilabel.SPECS, *activations.SPECS)
+SPECS = (*classification.SPECS, *multilabel.SPECS, *activations.SPECS, *regression.SPECS)
 ENTRIES = entries(SPECS, _Torch())
 # Losses the suite covers that this framework has no public API for.
 OUT_OF_SCOPE = (

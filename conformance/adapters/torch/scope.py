@@ -26,4 +26,7 @@ APIS: tuple[tuple[str, str], ...] = (
     ("torch.special.softmax", "the same ATen op as torch.nn.functional.softmax (an entry)"),
     ("torch.special.expit", "an alias of torch.sigmoid (an entry)"),
     ("torch.nn.functional.sigmoid", "deprecated alias of torch.sigmoid (an entry)"),
+    # Regression: likelihood losses the seed documents do not name.
+    ("torch.nn.functional.gaussian_nll_loss", "a Gaussian likelihood with a variance input"),
+    ("torch.nn.functional.poisson_nll_loss", "a Poisson likelihood on counts"),
 )
