@@ -193,7 +193,7 @@ def test_shipped_cases_are_valid_and_cover_the_issue():
     shapes = {len(c.arrays()[0].shape) for c in loaded}
     assert {2, 4, 5} <= shapes  # N,C / N,C,H,W / N,C,d1,d2,d3
     assert {c.params["reduction"] for c in loaded} == {"none", "mean", "sum"}
-    assert {c.target_kind for c in loaded} == {"index", "probs", "binary", "none"}
+    assert {c.target_kind for c in loaded} == {"index", "probs", "binary", "real", "none"}
     assert {c.loss for c in loaded} == set(oracle.LOSSES)  # every declared loss has cases
     assert {c.params["ignore_index"] for c in loaded if c.base_id.startswith("ce-")} >= {-100, 255}
     assert any(c.params.get("weight") for c in loaded)
