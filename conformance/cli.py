@@ -136,6 +136,18 @@ def _parser() -> argparse.ArgumentParser:
         help="list each framework's API entries and what they declare",
     )
 
+    cen = sub.add_parser(
+        "census",
+        help="list each framework's public losses and whether an entry covers them; "
+        "exit 1 when one is neither covered nor out of scope",
+    )
+    cen.add_argument(
+        "--framework",
+        default=",".join(runner.FRAMEWORKS),
+        help="comma-separated subset of: " + ", ".join(adapters.MODULES),
+    )
+    cen.add_argument("--all", action="store_true", help="also list the covered ones")
+
     rep = sub.add_parser("report", help="re-render report.html from a run directory")
     rep.add_argument("run_dir", type=Path)
 
@@ -437,6 +449,31 @@ def _list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _census(args: argparse.Namespace) -> int:
+    from conformance import census
+
+    names = list(dict.fromkeys(n.strip() for n in args.framework.split(",") if n.strip()))
+    unknown = [n for n in names if n not in adapters.MODULES]
+    if unknown or not names:
+        return _usage(f"unknown framework: {', '.join(unknown) or '(none)'}")
+    failing = False
+    for name, found in census.census(names).items():
+        if isinstance(found, str):
+            print(f"{name}: {found}")
+            continue
+        n = census.counts(found)
+        print(
+            f"{name}: {n['covered']} covered, {n['out-of-scope']} out of scope, "
+            f"{n['pending']} pending, {n['not-covered']} not covered"
+        )
+        for f in found:
+            if f.status != "covered" or args.all:
+                detail = f" ({f.detail})" if f.detail else ""
+                print(f"  {f.status:<13} {f.name}{detail}")
+        failing |= n["not-covered"] > 0
+    return EXIT_FAILING if failing else EXIT_OK
+
+
 def _report(args: argparse.Namespace) -> int:
     """Rewrite report.html and results.csv from a run directory's saved files.
 
@@ -527,6 +564,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "list": _list,
         "report": _report,
         "fuzz": _fuzz,
+        "census": _census,
     }
     try:
         return handler[args.command](args)

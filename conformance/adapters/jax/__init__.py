@@ -119,7 +119,10 @@ def _device(task: Task) -> Any:
 
 # The entries, one module per loss family; adding a family is one import here.
 SPECS = (*classification.SPECS, *focal.SPECS, *activations.SPECS, *regression.SPECS)
-ENTRIES = entries(SPECS, _Jax())
+_FRAMEWORK = _Jax()
+ENTRIES = entries(SPECS, _FRAMEWORK)
+# How a dotted public name resolves (what the census compares entries by).
+resolve = _FRAMEWORK.resolve
 # Losses the suite covers that this framework has no public API for.
 OUT_OF_SCOPE = (
     ("nll_loss", "optax has no NLL loss on log-probabilities"),

@@ -30,4 +30,11 @@ APIS: tuple[tuple[str, str], ...] = (
     ("jax.scipy.special.expit", "the logistic function, as jax.nn.sigmoid (an entry)"),
     # Regression: variants the seed documents do not name.
     ("optax.losses.log_cosh", "log(cosh(d)), a smooth Huber-like loss; not in the seeds"),
+    # Losses of other families, found by `conformance census`: not in the seed documents.
+    ("optax.losses.ctc_loss", "a sequence-alignment loss (CTC); not in the seed documents"),
+    (
+        "optax.losses.ctc_loss_with_forward_probs",
+        "a sequence-alignment loss (CTC); not in the seed documents",
+    ),
+    ("optax.losses.triplet_margin_loss", "a metric-learning loss on embeddings"),
 )

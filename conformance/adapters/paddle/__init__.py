@@ -149,6 +149,9 @@ SPECS = (
     *activations.SPECS,
     *regression.SPECS,
 )
-ENTRIES = entries(SPECS, _Paddle())
+_FRAMEWORK = _Paddle()
+ENTRIES = entries(SPECS, _FRAMEWORK)
+# How a dotted public name resolves (what the census compares entries by).
+resolve = _FRAMEWORK.resolve
 # Public APIs of these families that are not entries, each with its reason.
 OUT_OF_SCOPE_APIS = scope.APIS

@@ -151,7 +151,10 @@ SPECS = (
     *activations.SPECS,
     *regression.SPECS,
 )
-ENTRIES = entries(SPECS, _TensorFlow())
+_FRAMEWORK = _TensorFlow()
+ENTRIES = entries(SPECS, _FRAMEWORK)
+# How a dotted public name resolves (what the census compares entries by).
+resolve = _FRAMEWORK.resolve
 # Losses the suite covers that this framework has no public API for.
 OUT_OF_SCOPE = (
     ("nll_loss", "no NLL loss on log-probabilities in tf.nn or keras.losses"),

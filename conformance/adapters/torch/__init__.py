@@ -118,7 +118,10 @@ NOT_IMPLEMENTED = (r"not implemented for '(Half|BFloat16)'",)
 
 # The entries, one module per loss family; adding a family is one import here.
 SPECS = (*classification.SPECS, *multilabel.SPECS, *activations.SPECS, *regression.SPECS)
-ENTRIES = entries(SPECS, _Torch())
+_FRAMEWORK = _Torch()
+ENTRIES = entries(SPECS, _FRAMEWORK)
+# How a dotted public name resolves (what the census compares entries by).
+resolve = _FRAMEWORK.resolve
 # Losses the suite covers that this framework has no public API for.
 OUT_OF_SCOPE = (
     (

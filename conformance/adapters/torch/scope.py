@@ -3,6 +3,23 @@
 from __future__ import annotations
 
 _MARGIN = "a margin (hinge) loss, not a cross-entropy; the seed documents do not name it"
+_EMBEDDING = "a metric-learning loss on embeddings or scores, not on class scores; not in the seeds"
+_SEQUENCE = "a sequence-alignment loss (CTC); not in the seed documents"
+_EMBEDDING_APIS = tuple(
+    f"torch.nn.{name}"
+    for name in (
+        "functional.cosine_embedding_loss",
+        "CosineEmbeddingLoss",
+        "functional.hinge_embedding_loss",
+        "HingeEmbeddingLoss",
+        "functional.margin_ranking_loss",
+        "MarginRankingLoss",
+        "functional.triplet_margin_loss",
+        "TripletMarginLoss",
+        "functional.triplet_margin_with_distance_loss",
+        "TripletMarginWithDistanceLoss",
+    )
+)
 APIS: tuple[tuple[str, str], ...] = (
     (
         "torch.nn.functional.linear_cross_entropy",
@@ -29,4 +46,11 @@ APIS: tuple[tuple[str, str], ...] = (
     # Regression: likelihood losses the seed documents do not name.
     ("torch.nn.functional.gaussian_nll_loss", "a Gaussian likelihood with a variance input"),
     ("torch.nn.functional.poisson_nll_loss", "a Poisson likelihood on counts"),
+    # Losses of other families, found by `conformance census`: not in the seed documents.
+    *((api, _EMBEDDING) for api in _EMBEDDING_APIS),
+    *((api, _SEQUENCE) for api in ("torch.nn.functional.ctc_loss", "torch.nn.CTCLoss")),
+    ("torch.nn.PoissonNLLLoss", "the class form of poisson_nll_loss (same reason)"),
+    ("torch.nn.GaussianNLLLoss", "the class form of gaussian_nll_loss (same reason)"),
+    ("torch.nn.NLLLoss2d", "deprecated alias of torch.nn.NLLLoss (an entry)"),
+    ("torch.nn.LinearCrossEntropyOptions", "the options of linear_cross_entropy, not a loss"),
 )
