@@ -92,6 +92,14 @@ _SHARES = (0.5, 1.0, 0.25, 0.1, 0.9)
 _SMOOTHING = (0.1, 0.5, 1.0, 0.01, 0.9)
 _TARGET_SCALES = (3.0, 10.0, 100.0, 1000.0)
 _REDUCTIONS = ("mean", "sum", "none")
+# Per-loss scalars: focal loss' alpha (None: no balancing) and gamma, Huber's delta, smooth
+# L1's beta (0 is L1).
+_SCALARS: dict[str, tuple[Any, ...]] = {
+    "alpha": (None, 0.25, 0.5, 0.75, 1.0, 0.0),
+    "gamma": (2.0, 0.0, 0.5, 1.0, 5.0),
+    "delta": (1.0, 0.5, 2.0, 0.001, 100.0),
+    "beta": (1.0, 0.0, 0.5, 2.0, 0.001),
+}
 assert set(_REDUCTIONS) == set(schema.REDUCTIONS)
 
 
@@ -123,7 +131,9 @@ def case_dicts(
     1e-3 to 1e4 and an offset, or, for small inputs, literal values. Building blocks (softmax,
     ...) have no target and no parameters. Targets are class
     indices (with a share of ignored positions and an ignore_index of -100, 255, -1 or a
-    valid class) or probabilities. Class weights include zeros; label smoothing 0..1.
+    valid class), probabilities, 0/1 or soft binary targets, or real (regression) targets with
+    a scale and an offset. Class weights include zeros; label smoothing 0..1; focal alpha and
+    gamma, Huber delta and smooth-L1 beta (0 included) from short lists.
     ``extremes=False`` keeps to float32/float64, scales 0.1..10, no offsets and finite
     literals (for tests that must not meet overflow).
     """
@@ -154,8 +164,15 @@ def case_dicts(
                 choice = draw(st.integers(0, c - 1))
             if choice != "default":
                 params["ignore_index"] = choice
-        if kind == "probs" and _chance(draw, 1, 1):
+        if kind in ("probs", "real") and _chance(draw, 1, 1):
             target["scale"] = draw(st.sampled_from(_TARGET_SCALES) | _log_uniform(0.1, 1e3))
+        if kind == "real" and extremes and _chance(draw, 1, 3):
+            target["offset"] = draw(st.sampled_from(_OFFSETS))
+        for name, values in _SCALARS.items():
+            if name in spec.params and _chance(draw, 1, 1):
+                value = draw(st.sampled_from(values))
+                if value is not None:
+                    params[name] = value
         target["seed"] = draw(st.integers(0, 2**16))
         raw["target"] = target
         if "weight" in spec.params and _chance(draw, 1, 2):
