@@ -8,6 +8,7 @@ place is what makes "the same ignore/mean rules as cross_entropy" true by constr
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -197,3 +198,23 @@ def grad_scale(
     if reduction == "mean":
         g = g / denom if denom != 0 else np.zeros_like(g)
     return np.broadcast_to(g, elem_shape).astype(np.float64, copy=False)
+
+
+def resolve_choices(
+    loss: str,
+    allowed: Mapping[str, Collection[str]],
+    canonical: Mapping[str, str],
+    choices: Mapping[str, str] | None,
+) -> dict[str, str]:
+    """``canonical`` overridden by ``choices``; ``allowed`` maps each option ``loss`` has to
+    its choices. An option or a choice it does not have raises ValueError naming it."""
+    opt = dict(canonical)
+    for name, choice in (choices or {}).items():
+        if name not in allowed:
+            raise ValueError(f"{loss} has no semantic option {name!r} (has: {sorted(allowed)})")
+        if choice not in allowed[name]:
+            raise ValueError(
+                f"option {name} has no choice {choice!r} (has: {tuple(allowed[name])})"
+            )
+        opt[name] = choice
+    return opt

@@ -133,14 +133,7 @@ def canonical_choices(loss: str) -> dict[str, str]:
 
 def _resolve(loss: str, choices: Mapping[str, str] | None) -> dict[str, str]:
     allowed = {o.name: tuple(o.choices) for o in OPTIONS if loss in o.losses} | SHARED_OPTIONS
-    opt = canonical_choices(loss)
-    for name, choice in (choices or {}).items():
-        if name not in allowed:
-            raise ValueError(f"{loss} has no semantic option {name!r} (has: {sorted(allowed)})")
-        if choice not in allowed[name]:
-            raise ValueError(f"option {name} has no choice {choice!r} (has: {allowed[name]})")
-        opt[name] = choice
-    return opt
+    return cm.resolve_choices(loss, allowed, canonical_choices(loss), choices)
 
 
 @dataclass

@@ -86,14 +86,7 @@ class _Prepared:
 
 def _resolve(choices: Mapping[str, str] | None) -> dict[str, str]:
     allowed = {o.name: tuple(o.choices) for o in options_for(LOSS)}
-    opt = canonical(LOSS)
-    for name, choice in (choices or {}).items():
-        if name not in allowed:
-            raise ValueError(f"{LOSS} has no semantic option {name!r} (has: {sorted(allowed)})")
-        if choice not in allowed[name]:
-            raise ValueError(f"option {name} has no choice {choice!r} (has: {allowed[name]})")
-        opt[name] = choice
-    return opt
+    return cm.resolve_choices(LOSS, allowed, canonical(LOSS), choices)
 
 
 def _prepare(
@@ -311,11 +304,7 @@ class _SoftPrepared:
 
 def _soft_resolve(choices: Mapping[str, str] | None) -> dict[str, str]:
     allowed = {o.name: tuple(o.choices) for o in options_for(SOFTMAX_LOSS)}
-    opt = canonical(SOFTMAX_LOSS)
-    for name, choice in (choices or {}).items():
-        if name not in allowed or choice not in allowed[name]:
-            raise ValueError(f"{SOFTMAX_LOSS} has no option choice {name}={choice!r}")
-        opt[name] = choice
+    opt = cm.resolve_choices(SOFTMAX_LOSS, allowed, canonical(SOFTMAX_LOSS), choices)
     if opt.get("prob_clip", "none") not in ("none", "clip_1e-7"):
         raise ValueError(f"{SOFTMAX_LOSS} computes prob_clip=none or clip_1e-7 only")
     return opt

@@ -105,18 +105,7 @@ def canonical_choices(loss: str = KL) -> dict[str, str]:
 
 
 def _resolve(choices: Choices) -> dict[str, str]:
-    opt = canonical_choices()
-    for name, choice in (choices or {}).items():
-        if name not in OPTION_CHOICES:
-            raise ValueError(
-                f"{KL} has no semantic option {name!r} (has: {sorted(OPTION_CHOICES)})"
-            )
-        if choice not in OPTION_CHOICES[name]:
-            raise ValueError(
-                f"option {name} has no choice {choice!r} (has: {OPTION_CHOICES[name]})"
-            )
-        opt[name] = choice
-    return opt
+    return cm.resolve_choices(KL, OPTION_CHOICES, canonical_choices(), choices)
 
 
 @dataclass

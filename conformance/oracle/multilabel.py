@@ -80,15 +80,8 @@ class _Prepared:
 
 
 def _resolve(choices: Mapping[str, str] | None) -> dict[str, str]:
-    allowed = {o.name: o for o in options_for(LOSS)}
-    opt = canonical(LOSS)
-    for name, choice in (choices or {}).items():
-        if name not in allowed:
-            raise ValueError(f"{LOSS} has no semantic option {name!r} (has: {sorted(allowed)})")
-        if choice not in allowed[name].choices:
-            raise ValueError(f"option {name} has no choice {choice!r}")
-        opt[name] = choice
-    return opt
+    allowed = {o.name: tuple(o.choices) for o in options_for(LOSS)}
+    return cm.resolve_choices(LOSS, allowed, canonical(LOSS), choices)
 
 
 def _prepare(

@@ -118,18 +118,7 @@ def canonical_choices(loss: str) -> dict[str, str]:
 
 
 def _resolve(loss: str, choices: Mapping[str, str] | None) -> dict[str, str]:
-    opt = canonical_choices(loss)
-    for name, choice in (choices or {}).items():
-        if name not in OPTION_CHOICES:
-            raise ValueError(
-                f"{loss} has no semantic option {name!r} (has: {sorted(OPTION_CHOICES)})"
-            )
-        if choice not in OPTION_CHOICES[name]:
-            raise ValueError(
-                f"option {name} has no choice {choice!r} (has: {OPTION_CHOICES[name]})"
-            )
-        opt[name] = choice
-    return opt
+    return cm.resolve_choices(loss, OPTION_CHOICES, canonical_choices(loss), choices)
 
 
 @dataclass
