@@ -51,6 +51,8 @@ class Expected:
     problem: str = ""
     input_shape: list[int] = field(default_factory=list)
     diagnoser: Diagnoser | None = None  # the oracle under other semantic options
+    # The cotangent of a target-less case (Case.grad_output), drawn once and sent with its tasks.
+    grad_output: np.ndarray | None = None
 
 
 def expected_for(case: Case, x: np.ndarray, target: np.ndarray | None) -> Expected:
@@ -65,10 +67,14 @@ def expected_for(case: Case, x: np.ndarray, target: np.ndarray | None) -> Expect
         grad = spec.grad(x, target, **kwargs, **along)
         loss_mag, grad_mag = spec.magnitude(x, target, **kwargs, **along)
     except ValueError as exc:  # the documented way to say "no value" (e.g. label out of range)
-        return Expected(problem=f"oracle has no value: {exc}", input_shape=list(x.shape))
+        return Expected(
+            problem=f"oracle has no value: {exc}", input_shape=list(x.shape), grad_output=cotangent
+        )
     except Exception as exc:  # an oracle bug must not cost the run its other rows
         return Expected(
-            problem=f"oracle failed: {type(exc).__name__}: {exc}", input_shape=list(x.shape)
+            problem=f"oracle failed: {type(exc).__name__}: {exc}",
+            input_shape=list(x.shape),
+            grad_output=cotangent,
         )
     per_element = x.shape[1] if spec.class_terms else 1
     reduced = x.size // x.shape[1] if case.params["reduction"] != "none" else 1
@@ -78,6 +84,7 @@ def expected_for(case: Case, x: np.ndarray, target: np.ndarray | None) -> Expect
         magnitudes={"loss": loss_mag, "grad": grad_mag},
         n_terms=n_terms,
         input_shape=list(x.shape),
+        grad_output=cotangent,
         diagnoser=None
         if target is None  # building blocks have no options to diagnose
         else Diagnoser(
@@ -398,7 +405,7 @@ class Session:
     ) -> None:
         """Run ``case`` on the entries of one framework, in every mode; rows go to ``emit``."""
         tasks = [
-            (entry, _task(case, entry, x, target, self.device, mode))
+            (entry, _task(case, entry, x, target, expected.grad_output, self.device, mode))
             for entry in fw.entries
             if entry.loss == case.loss
             for mode in self.modes
@@ -611,7 +618,13 @@ def run(
 
 
 def _task(
-    case: Case, entry: Entry, x: np.ndarray, target: np.ndarray | None, device: str, mode: str
+    case: Case,
+    entry: Entry,
+    x: np.ndarray,
+    target: np.ndarray | None,
+    grad_output: np.ndarray | None,
+    device: str,
+    mode: str,
 ) -> Task:
     return Task(
         case_id=case.id,
@@ -623,7 +636,7 @@ def _task(
         params=_array_params(case, x.ndim),
         device=device,
         mode=mode,
-        grad_output=case.grad_output(),
+        grad_output=grad_output,
     )
 
 
