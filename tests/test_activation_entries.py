@@ -9,22 +9,14 @@ float16/bfloat16 kernels for them. A framework that is not installed skips its p
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import CASES
+from conftest import CASES, installed, run_case_file
 
-from conformance import adapters, cases, ledger, results, runner
-
-FRAMEWORKS = [
-    fw
-    for fw in ("torch", "jax", "paddle", "tensorflow")
-    if all(importlib.util.find_spec(r) is not None for r in adapters.load(fw).REQUIRES)
-]
+FRAMEWORKS = installed("torch", "jax", "paddle", "tensorflow")
 DEFAULT_MODES = {
     "torch": {"eager"},
     "tensorflow": {"eager", "tf.function"},
@@ -35,16 +27,7 @@ FAILING = ["mismatch", "error", "no-error", "crashed", "timeout"]
 
 @pytest.fixture(scope="module")
 def frame(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    if not FRAMEWORKS:
-        pytest.skip("no framework is installed")
-    out: Path = tmp_path_factory.mktemp("activations-run")
-    runner.run(
-        cases.load_paths([CASES / "activations.yaml"]),
-        out,
-        frameworks=FRAMEWORKS,
-        ledger=ledger.load_paths([CASES / "known.yaml"]),
-    )
-    return results.load(out)
+    return run_case_file(tmp_path_factory, "activations.yaml", FRAMEWORKS)
 
 
 def _rows(frame: pd.DataFrame, framework: str) -> pd.DataFrame:

@@ -8,36 +8,16 @@ that is not installed skips its part.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
 import pytest
-from conftest import CASES
+from conftest import installed, run_case_file
 
-from conformance import adapters, cases, ledger, results, runner
-
-FRAMEWORKS = [
-    fw
-    for fw in ("jax", "paddle", "tensorflow")
-    if all(importlib.util.find_spec(r) is not None for r in adapters.load(fw).REQUIRES)
-]
+FRAMEWORKS = installed("jax", "paddle", "tensorflow")
 
 
 @pytest.fixture(scope="module")
 def frame(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    if not FRAMEWORKS:
-        pytest.skip("none of jax, paddle, tensorflow is installed")
-    out: Path = tmp_path_factory.mktemp("focal-run")
-    selected = cases.load_paths([CASES / "focal.yaml"])
-    runner.run(
-        selected,
-        out,
-        frameworks=FRAMEWORKS,
-        modes=("eager",),
-        ledger=ledger.load_paths([CASES / "known.yaml"]),
-    )
-    return results.load(out)
+    return run_case_file(tmp_path_factory, "focal.yaml", FRAMEWORKS, modes=("eager",))
 
 
 def _rows(frame: pd.DataFrame, api: str) -> pd.DataFrame:

@@ -14,10 +14,8 @@ from typing import Any
 import mpmath as mp
 import numpy as np
 import pytest
-from conftest import CASES
+from conftest import Judged, failing_ids, judged_cases
 
-from conformance import cases, runner
-from conformance.compare import compare
 from conformance.oracle import binary, focal, options
 from conformance.oracle.focal import (
     sigmoid_focal_loss,
@@ -132,41 +130,14 @@ def test_bad_arguments_are_refused():
 
 
 @pytest.fixture(scope="module")
-def judged() -> list[tuple[cases.Case, np.ndarray, np.ndarray, runner.Expected]]:
+def judged() -> list[Judged]:
     """Every case of cases/focal.yaml (both losses), with its canonical expectations."""
-    out = []
-    for case in cases.load_paths([CASES / "focal.yaml"]):
-        x, target = case.arrays()
-        expected = runner.expected_for(case, x, target)
-        assert not expected.problem, expected.problem
-        out.append((case, x, target, expected))
-    return out
+    return judged_cases("focal.yaml")
 
 
 @pytest.fixture(scope="module")
 def judged_sigmoid(judged: Any) -> list[Any]:
     return [j for j in judged if j[0].loss == focal.LOSS]
-
-
-def _caught(judged: Any, outputs: Callable[..., dict[str, np.ndarray]]) -> list[str]:
-    ids = []
-    for case, x, target, expected in judged:
-        assert expected.diagnoser is not None
-        got = outputs(x, target, **expected.diagnoser.params)
-        for name in runner.OUTPUTS:
-            with np.errstate(over="ignore", invalid="ignore"):
-                value = np.asarray(got[name]).astype(case.dtype)
-            ok = compare(
-                value,
-                expected.values[name],
-                expected.magnitudes[name],
-                dtype=case.dtype,
-                n_terms=expected.n_terms,
-                factor=case.tolerance_factor,
-            ).passed
-            if not ok:
-                ids.append(case.id)
-    return ids
 
 
 def _with(**changes: Any) -> Callable[..., dict[str, np.ndarray]]:
@@ -210,11 +181,11 @@ MUTANTS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
 
 @pytest.mark.parametrize("name", list(MUTANTS))
 def test_every_mutant_is_caught_by_a_shipped_case(name: str, judged_sigmoid: Any) -> None:
-    assert _caught(judged_sigmoid, MUTANTS[name]), f"no shipped case notices: {name}"
+    assert failing_ids(judged_sigmoid, MUTANTS[name]), f"no shipped case notices: {name}"
 
 
 def test_the_true_oracle_passes_every_shipped_case(judged_sigmoid: Any) -> None:
-    assert not _caught(judged_sigmoid, sigmoid_focal_loss_outputs)
+    assert not failing_ids(judged_sigmoid, sigmoid_focal_loss_outputs)
 
 
 @pytest.mark.parametrize(
@@ -241,7 +212,7 @@ def test_every_option_choice_is_caught(
     def outputs(x: Any, t: Any, **kw: Any) -> dict[str, np.ndarray]:
         return sigmoid_focal_loss_outputs(x, t, **kw, choices={option: choice})
 
-    assert catcher in _caught(judged_sigmoid, outputs)
+    assert catcher in failing_ids(judged_sigmoid, outputs)
 
 
 # ------------------------------------------------------------------ softmax (categorical) focal
@@ -324,14 +295,14 @@ SOFT_MUTANTS = {
 
 @pytest.mark.parametrize("name", list(SOFT_MUTANTS))
 def test_every_softmax_mutant_is_caught(name: str, judged_softmax: Any) -> None:
-    assert _caught(judged_softmax, SOFT_MUTANTS[name]), f"no shipped case notices: {name}"
+    assert failing_ids(judged_softmax, SOFT_MUTANTS[name]), f"no shipped case notices: {name}"
 
 
 def test_the_true_softmax_oracle_passes_and_the_clip_is_caught(judged_softmax: Any) -> None:
     assert judged_softmax
-    assert not _caught(judged_softmax, focal.softmax_focal_loss_outputs)
+    assert not failing_ids(judged_softmax, focal.softmax_focal_loss_outputs)
 
     def clipped(x: Any, t: Any, **kw: Any) -> dict[str, np.ndarray]:
         return focal.softmax_focal_loss_outputs(x, t, **kw, choices={"prob_clip": "clip_1e-7"})
 
-    assert "sfocal-confident[reduction=none,dtype=float64]" in _caught(judged_softmax, clipped)
+    assert "sfocal-confident[reduction=none,dtype=float64]" in failing_ids(judged_softmax, clipped)

@@ -18,6 +18,7 @@ from typing import Any
 import mpmath as mp
 import numpy as np
 import pytest
+from conftest import Judged, failing_ids, judged_cases
 from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -718,43 +719,13 @@ def test_squared_scale_half_is_half_the_squared_error() -> None:
 
 
 @pytest.fixture(scope="module")
-def judged() -> list[Any]:
+def judged() -> list[Judged]:
     """Every case of cases/regression.yaml with its canonical expectations."""
-    from conftest import CASES
-
-    from conformance import cases, runner
-
-    out = []
-    for case in cases.load_paths([CASES / "regression.yaml"]):
-        x, target = case.arrays()
-        expected = runner.expected_for(case, x, target)
-        assert not expected.problem, expected.problem
-        out.append((case, x, target, expected))
-    return out
+    return judged_cases("regression.yaml")
 
 
-def _shipped_catch(judged: list[Any], loss: str, outputs: Callable[..., Any]) -> list[str]:
-    from conformance import runner
-    from conformance.compare import compare
-
-    ids = []
-    for case, x, target, expected in judged:
-        if case.loss != loss:
-            continue
-        assert expected.diagnoser is not None
-        got = outputs(x, target, **expected.diagnoser.params)
-        for name in runner.OUTPUTS:
-            with np.errstate(over="ignore", invalid="ignore"):
-                value = np.asarray(got[name]).astype(case.dtype)
-            if not compare(
-                value,
-                expected.values[name],
-                expected.magnitudes[name],
-                dtype=case.dtype,
-                n_terms=expected.n_terms,
-            ).passed:
-                ids.append(case.id)
-    return ids
+def _shipped_catch(judged: list[Judged], loss: str, outputs: Callable[..., Any]) -> list[str]:
+    return failing_ids([j for j in judged if j[0].loss == loss], outputs)
 
 
 def _choice(loss: str, **choices: str) -> Callable[..., Any]:

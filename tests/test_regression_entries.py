@@ -11,35 +11,17 @@ A framework that is not installed skips its part.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
 import pytest
-from conftest import CASES
+from conftest import installed, run_case_file
 
-from conformance import adapters, cases, ledger, results, runner
-
-FRAMEWORKS = [
-    fw
-    for fw in ("torch", "jax", "paddle", "tensorflow")
-    if all(importlib.util.find_spec(r) is not None for r in adapters.load(fw).REQUIRES)
-]
+FRAMEWORKS = installed("torch", "jax", "paddle", "tensorflow")
 FAILING = ["mismatch", "error", "no-error", "crashed", "timeout"]
 
 
 @pytest.fixture(scope="module")
 def frame(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    if not FRAMEWORKS:
-        pytest.skip("no framework is installed")
-    out: Path = tmp_path_factory.mktemp("regression-run")
-    runner.run(
-        cases.load_paths([CASES / "regression.yaml"]),
-        out,
-        frameworks=FRAMEWORKS,
-        ledger=ledger.load_paths([CASES / "known.yaml"]),
-    )
-    return results.load(out)
+    return run_case_file(tmp_path_factory, "regression.yaml", FRAMEWORKS)
 
 
 def _rows(frame: pd.DataFrame, api: str) -> pd.DataFrame:
