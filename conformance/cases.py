@@ -343,6 +343,8 @@ def _validate_case(
         kind = str(tgt["kind"])
         if kind != "index" and "ignore_share" in tgt:
             check.fail(("target", "ignore_share"), "only index targets can be ignored")
+        if kind != "probs" and tgt.get("one_hot"):
+            check.fail(("target", "one_hot"), "only probs targets can be one-hot masks")
         return (shape, kind) if _check_target_kind(raw, kind, check) else None
     t = _literal(tgt["values"], check, ("target", "values"))
     if t is None:
@@ -635,6 +637,21 @@ def _check_loss_params(raw: dict[str, Any], check: _Check) -> bool:
                     f"(its parameters: {', '.join(sorted(allowed))})",
                 )
                 ok = False
+    given: list[tuple[Path_, Any]] = [
+        (("params", "reduction"), raw.get("params", {}).get("reduction"))
+    ]
+    given += [
+        (("matrix", "reduction", i), r)
+        for i, r in enumerate(raw.get("matrix", {}).get("reduction", []))
+    ]
+    for at, value in given:
+        if value is not None and value not in declared.reductions:
+            check.fail(
+                at,
+                f"{raw['loss']} has no reduction {value!r} "
+                f"(its reductions: {', '.join(declared.reductions)})",
+            )
+            ok = False
     return ok
 
 
@@ -699,8 +716,16 @@ def _make_target(
             return soft
         hard: np.ndarray = rng.integers(0, 2, size=x.shape).astype(dtype)
         return hard
+    if kind == "probs" and spec.get("one_hot"):  # masks: one class per position
+        drawn = rng.integers(0, classes, size=spatial, dtype=np.int64)
+        one_hot = np.arange(classes).reshape(1, -1, *([1] * len(spatial[1:]))) == drawn[:, None]
+        mask: np.ndarray = one_hot.astype(dtype)
+        return mask
     if kind == "probs":
         logits = rng.normal(0.0, float(spec.get("scale", 1.0)), size=x.shape)
+        if params.get("log_target"):  # KL divergence's log-probability targets
+            log_probs: np.ndarray = dtypes.cast(oracle.log_softmax(logits, axis=1), dtype)
+            return log_probs
         e = np.exp(logits - logits.max(axis=1, keepdims=True))
         probs: np.ndarray = dtypes.cast(e / e.sum(axis=1, keepdims=True), dtype)
         return probs

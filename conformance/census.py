@@ -64,38 +64,7 @@ HELPERS: dict[str, str] = {
     "optax.losses.make_fenchel_young_loss": "builds a loss from a function, not a loss",
 }
 # Losses an open issue is adding: reported, not failing.
-_KL = "KL divergence: issue #13 (loss family II), oracle in progress"
-_DICE = "Dice / Tversky losses: issue #13 (loss family II)"
-PENDING: dict[str, str] = {
-    **dict.fromkeys(
-        (
-            "torch.nn.functional.kl_div",
-            "torch.nn.KLDivLoss",
-            "keras.losses.KLDivergence",
-            "keras.losses.kl_divergence",
-            "optax.losses.kl_divergence",
-            "optax.losses.kl_divergence_with_log_targets",
-            "optax.losses.convex_kl_divergence",
-            "optax.losses.generalized_kl_divergence",
-            "paddle.nn.functional.kl_div",
-            "paddle.nn.KLDivLoss",
-        ),
-        _KL,
-    ),
-    **dict.fromkeys(
-        (
-            "keras.losses.Dice",
-            "keras.losses.dice",
-            "keras.losses.Tversky",
-            "keras.losses.tversky",
-            "optax.losses.dice_loss",
-            "optax.losses.binary_dice_loss",
-            "optax.losses.multiclass_generalized_dice_loss",
-            "paddle.nn.functional.dice_loss",
-        ),
-        _DICE,
-    ),
-}
+PENDING: dict[str, str] = {}
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,16 @@ from typing import Any
 import numpy as np
 
 from conformance.compare import Comparison, compare
-from conformance.oracle import binary, focal, multilabel, probs, regression, variants
+from conformance.oracle import (
+    binary,
+    dice,
+    focal,
+    kl,
+    multilabel,
+    probs,
+    regression,
+    variants,
+)
 from conformance.oracle import options as opts
 from conformance.oracle.options import Declared
 
@@ -45,6 +54,9 @@ DIAGNOSABLE: dict[str, Callable[..., Any]] = {
     "l1_loss": regression.l1_loss_outputs,
     "huber_loss": regression.huber_loss_outputs,
     "smooth_l1_loss": regression.smooth_l1_loss_outputs,
+    "kl_div": kl.kl_div_outputs,
+    "dice_loss": dice.dice_loss_outputs,
+    "tversky_loss": dice.tversky_case(dice.tversky_loss_outputs),
 }
 
 
@@ -130,9 +142,9 @@ class Diagnoser:
                 # reasons: that explains nothing. (Where both overflow, as a squared 1e4 in
                 # float16, the overflow is the case's, and the other elements decide.)
                 return False
-        mag = np.asarray(magnitude, dtype=np.float64)
-        if mag.shape != want.shape:
-            mag = mag.reshape(want.shape) if mag.size == want.size else np.abs(want)
+        mag = _magnitude_for(np.asarray(magnitude, dtype=np.float64), want.shape)
+        if mag is None:
+            mag = np.abs(want)
         # The canonical error scale can be 0 where the alternative has a value (a NaN
         # canonical mean has magnitude 0): never scale below the alternative's own size.
         with np.errstate(invalid="ignore"):
@@ -168,6 +180,23 @@ class Diagnoser:
         if found:
             return Diagnosis(found[0], declared=False, also=tuple(found[1:]))
         return Diagnosis({}, declared=False)
+
+
+def _magnitude_for(mag: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The canonical error scale carried to an alternative's output shape: reshaped (a kept
+    size-1 axis), or summed over the one axis the alternative reduces (a sum or mean over
+    the last or the class axis; the magnitude of a sum is the sum of the magnitudes, and a
+    mean's is smaller). Where several axes fit, the largest scale; None where none does."""
+    if mag.shape == shape:
+        return mag
+    if mag.size == int(np.prod(shape)):
+        return mag.reshape(shape)
+    sums = [
+        np.sum(mag, axis=axis)
+        for axis in range(mag.ndim)
+        if mag.shape[:axis] + mag.shape[axis + 1 :] == shape
+    ]
+    return np.maximum.reduce(sums) if sums else None
 
 
 def _declared_subsets(declared: Sequence[Declared]) -> Iterator[tuple[Declared, ...]]:

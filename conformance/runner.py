@@ -78,7 +78,7 @@ def expected_for(case: Case, x: np.ndarray, target: np.ndarray | None) -> Expect
         )
     per_element = x.shape[1] if spec.class_terms else 1
     reduced = x.size // x.shape[1] if case.params["reduction"] != "none" else 1
-    n_terms = per_element * reduced
+    n_terms = x.size if spec.all_terms else per_element * reduced
     return Expected(
         values={"loss": loss, "grad": grad},
         magnitudes={"loss": loss_mag, "grad": grad_mag},

@@ -84,6 +84,8 @@ _target = {
         "kind": {"enum": ["index", "probs", "binary", "real"]},
         "offset": {"type": "number", "minimum": -_BIG, "maximum": _BIG},
         "soft": {"type": "boolean"},
+        # probs: one-hot masks (a seeded class index per position) instead of distributions.
+        "one_hot": {"type": "boolean"},
         "seed": _seed,
         "ignore_share": {"type": "number", "minimum": 0, "maximum": 1},
         "scale": _scale,

@@ -71,6 +71,20 @@ def test_probability_targets_are_distributions(write_yaml):
     np.testing.assert_allclose(t.sum(axis=1), 1.0, rtol=1e-6)
 
 
+def test_log_targets_are_log_probabilities(write_yaml):
+    path = write_yaml(
+        "cases:\n  - id: kl\n    loss: kl_div\n"
+        "    input: {shape: [4, 3, 2], seed: 1}\n    target: {kind: probs, seed: 2}\n"
+        "    matrix: {log_target: [false, true]}\n"
+    )
+    plain, logs = cases.load_file(path)
+    assert plain.params["log_target"] is False and logs.params["log_target"] is True
+    _, t = plain.arrays()
+    x, lt = logs.arrays()
+    np.testing.assert_allclose(np.exp(x.astype(float)).sum(axis=1), 1.0, rtol=1e-6)  # log_softmax
+    np.testing.assert_allclose(np.exp(lt.astype(float)), t, rtol=1e-5)  # the same draw, as logs
+
+
 def test_typo_key_names_file_line_field_and_allowed(write_yaml):
     path = write_yaml(GOOD.replace("    params:", "    parmas:"))
     (msg,) = errors_of(path)
@@ -87,7 +101,13 @@ def test_typo_key_names_file_line_field_and_allowed(write_yaml):
             ("reduction: [none, mean]", "reduction: [none, meen]"),
             8,
             "cases[0].matrix.reduction[1]",
-            "'meen' is not allowed (allowed: none, mean, sum)",
+            "'meen' is not allowed (allowed: none, mean, sum, batchmean)",
+        ),
+        (
+            ("reduction: [none, mean]", "reduction: [none, batchmean]"),
+            8,
+            "cases[0].matrix.reduction[1]",
+            "cross_entropy has no reduction 'batchmean' (its reductions: none, mean, sum)",
         ),
         (("seed: 7", "seed: seven"), 4, "cases[0].input.seed", "expected integer, got str"),
         (
@@ -192,7 +212,7 @@ def test_shipped_cases_are_valid_and_cover_the_issue():
     loaded = cases.load_paths([CASES])
     shapes = {len(c.arrays()[0].shape) for c in loaded}
     assert {2, 4, 5} <= shapes  # N,C / N,C,H,W / N,C,d1,d2,d3
-    assert {c.params["reduction"] for c in loaded} == {"none", "mean", "sum"}
+    assert {c.params["reduction"] for c in loaded} == {"none", "mean", "sum", "batchmean"}
     assert {c.target_kind for c in loaded} == {"index", "probs", "binary", "real", "none"}
     assert {c.loss for c in loaded} == set(oracle.LOSSES)  # every declared loss has cases
     assert {c.params["ignore_index"] for c in loaded if c.base_id.startswith("ce-")} >= {-100, 255}

@@ -110,6 +110,47 @@ def test_empty_scalar_and_special_values() -> None:
     np.testing.assert_array_equal(_none([-INF, 0.0, -1.0], [0.5, NAN, INF]), [INF, NAN, INF])
 
 
+def test_nonpositive_drops_negative_targets_as_paddle_does() -> None:
+    # paddle 3.3.1 CPU, float32: F.kl_div(x, t, reduction="none") and the input's gradient
+    # of its sum (cases/kl.yaml kl-negative-target): the negative target gives 0 and 0.
+    x = np.array([[-1.2039728, -0.6931472, -1.6094379]], dtype=np.float32).astype(np.float64)
+    t = np.array([[-0.1, 0.6, 0.5]], dtype=np.float32).astype(np.float64)
+    rule = {"zero_target": "nonpositive"}
+    out = K.kl_div_outputs(x, t, reduction="none", choices=rule)
+    np.testing.assert_allclose(out["loss"], [[0.0, 0.10939297080039978, 0.4581453800201416]], 1e-7)
+    np.testing.assert_array_equal(out["grad"], [[0.0, -t[0, 1], -t[0, 2]]])
+    # Canonically the negative target's log is NaN, and so is the sum.
+    assert np.isnan(K.kl_div(x, t, reduction="none")[0, 0])
+    assert np.isnan(K.kl_div(x, t, reduction="sum"))
+    # Under log_target nothing is dropped: exp(lt) (lt - x) in IEEE arithmetic.
+    lt = np.array([[-INF, 0.0]])
+    got = K.kl_div(np.array([[-INF, -1.0]]), lt, log_target=True, reduction="none", choices=rule)
+    assert np.isnan(got[0, 0]) and got[0, 1] == 1.0
+
+
+def test_class_sum_sums_over_axis_1() -> None:
+    rng = np.random.default_rng(3)
+    x = np.log(rng.dirichlet(np.ones(4), (2, 3)).transpose(0, 2, 1))  # (2, 4, 3), axis 1
+    t = rng.dirichlet(np.ones(4), (2, 3)).transpose(0, 2, 1)
+    per = K.kl_div(x, t, reduction="none")
+    np.testing.assert_allclose(
+        K.kl_div(x, t, reduction="none", choices={"kl_axis": "class_sum"}), per.sum(axis=1)
+    )
+    np.testing.assert_allclose(
+        K.kl_div(x, t, reduction="none", choices=LAST), per.sum(axis=-1), rtol=1e-15
+    )
+    # 'mean' divides by the N * W sums; on (N, C) input class_sum is last_sum.
+    np.testing.assert_allclose(
+        K.kl_div(x, t, choices={"kl_axis": "class_sum"}), per.sum() / 6, rtol=1e-15
+    )
+    x2, t2 = x[:, :, 0], t[:, :, 0]
+    for reduction in K.REDUCTIONS:
+        np.testing.assert_array_equal(
+            K.kl_div(x2, t2, reduction=reduction, choices={"kl_axis": "class_sum"}),
+            K.kl_div(x2, t2, reduction=reduction, choices=LAST),
+        )
+
+
 def test_zero_target_choices() -> None:
     nan_rule, xlogy = {"zero_target": "nan"}, {"zero_target": "xlogy"}
     half_log2 = 0.34657359027997264
@@ -238,8 +279,13 @@ class Case:
         return {"log_target": self.log_target, "reduction": self.reduction, "choices": self.choices}
 
     @property
-    def summed(self) -> bool:
-        return self.choices.get("kl_axis") == "last_sum" and self.x.ndim >= 1
+    def axis(self) -> int | None:
+        return _summed_axis(self.choices, self.x.ndim)
+
+    @property
+    def terms(self) -> tuple[int, ...]:
+        shape = self.x.shape
+        return shape if self.axis is None else shape[: self.axis] + shape[self.axis + 1 :]
 
     def rounded(self) -> Case:
         def r(a: np.ndarray) -> np.ndarray:
@@ -247,6 +293,16 @@ class Case:
             return out
 
         return replace(self, x=r(self.x), t=r(self.t), grad_output=r(self.grad_output))
+
+
+def _summed_axis(choices: dict[str, str], ndim: int) -> int | None:
+    """The axis kl_axis sums over (non-negative), None for none or a missing axis."""
+    kl_axis = choices.get("kl_axis")
+    if kl_axis == "last_sum" and ndim >= 1:
+        return ndim - 1
+    if kl_axis == "class_sum" and ndim >= 2:
+        return 1
+    return None
 
 
 def _class_axis(ndim: int) -> int:
@@ -287,8 +343,8 @@ def cases(draw: st.DrawFn, canonical: bool = False, log_target: bool | None = No
         for name, options in K.OPTION_CHOICES.items():
             choices[name] = draw(st.sampled_from(options))
     reduction = draw(st.sampled_from(K.REDUCTIONS))
-    summed = choices.get("kl_axis") == "last_sum" and x.ndim >= 1
-    terms = x.shape[:-1] if summed else x.shape
+    axis = _summed_axis(choices, x.ndim)
+    terms = x.shape if axis is None else x.shape[:axis] + x.shape[axis + 1 :]
     gshape = terms if reduction == "none" else ()
     g = draw(arrays(np.float64, gshape, elements=st.floats(-2.0, 2.0)))
     return Case(x, t, lt, reduction, choices, g)
@@ -321,7 +377,7 @@ class MpRef:
             dx.append(-t)
             if log_t is None:  # t = 0 (x is finite here)
                 bad = opt["zero_target"] == "nan" or (
-                    case.log_target and opt["zero_target"] == "xlogy"
+                    case.log_target and opt["zero_target"] in ("xlogy", "nonpositive")
                 )
                 per.append(mp.nan if bad else mp.mpf(0))
                 mag.append(mp.mpf(0))
@@ -331,11 +387,11 @@ class MpRef:
         self.per, self.dx, self.mag = per, dx, mag
 
     def _rows(self, values: list[Any]) -> list[Any]:
-        shape = self.case.x.shape
-        if not self.case.summed:
+        axis = self.case.axis
+        if axis is None:
             return values
-        n = shape[-1]
-        return [mp.fsum(values[i : i + n]) for i in range(0, len(values), n)]
+        grid = np.moveaxis(np.array(values, dtype=object).reshape(self.case.x.shape), axis, -1)
+        return [mp.fsum(row) for row in grid.reshape(-1, grid.shape[-1])]
 
     def _denom(self, terms: int) -> int:
         if self.case.reduction == "batchmean":
@@ -344,7 +400,7 @@ class MpRef:
 
     def _reduce(self, values: list[Any]) -> Any:
         rows = self._rows(values)
-        shape = self.case.x.shape[:-1] if self.case.summed else self.case.x.shape
+        shape = self.case.terms
         if self.case.reduction == "none":
             return np.array([float(v) for v in rows]).reshape(shape)
         total = mp.fsum(rows)
@@ -358,10 +414,10 @@ class MpRef:
     def grad(self) -> np.ndarray:
         case = self.case
         shape = case.x.shape
-        terms = shape[:-1] if case.summed else shape
+        terms = case.terms
         g = np.broadcast_to(case.grad_output, terms)
-        if case.summed:
-            g = np.broadcast_to(np.expand_dims(g, -1), shape)
+        if case.axis is not None:
+            g = np.broadcast_to(np.expand_dims(g, case.axis), shape)
         scale = mp.mpf(1)
         if case.reduction in ("mean", "batchmean"):
             d = self._denom(int(np.prod(terms)))
@@ -422,6 +478,7 @@ FD_CHOICES = [
     KERAS,
     {"zero_target": "nan"},
     {"zero_target": "xlogy"},
+    {"zero_target": "nonpositive"},
 ]
 
 
@@ -437,7 +494,7 @@ def test_gradient_is_central_difference(
     x[0, 0] = -25.0
     t = rng.dirichlet(np.ones(4), 3)
     nan_at_zero = choices.get("zero_target") == "nan" or (
-        log_target and choices.get("zero_target") == "xlogy"
+        log_target and choices.get("zero_target") in ("xlogy", "nonpositive")
     )
     if not nan_at_zero:
         t[1, 2] = 0.0  # 0 log 0: a constant 0

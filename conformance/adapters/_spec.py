@@ -63,15 +63,20 @@ class Tensor:
 
 @dataclass(frozen=True)
 class Param:
-    """A canonical parameter of the case, passed as is or through ``table``."""
+    """A canonical parameter of the case, passed as is, through ``table``, or converted by
+    ``of`` (optax's Dice smoothing is half the canonical one: the call shows the value a
+    porting user writes)."""
 
     name: str
     table: Mapping[str, Any] | None = None
+    of: Callable[[Any], Any] | None = None
 
     def value(self, task: Task) -> Any:
         raw = task.params[self.name]
         if isinstance(raw, (np.integer, np.floating)):
             raw = raw.item()
+        if self.of is not None:
+            return self.of(raw)
         return self.table[raw] if self.table is not None else raw
 
 
@@ -155,6 +160,9 @@ class Spec:
     # The one reduction the API itself returns (tf.nn.l2_loss is a sum); "" when it takes a
     # reduction argument or returns per-element losses.
     reduced: str = ""
+    # Parameters the API itself fixes (optax's kl_divergence_with_log_targets always has
+    # log_target=True): the entry takes them, and serves only tasks with that value.
+    fixed: Mapping[str, Any] = field(default_factory=dict)
 
     def sources(self) -> list[Source]:
         flat: list[Source] = []
@@ -172,7 +180,14 @@ class Spec:
         for optional in _OPTIONAL:
             if any(isinstance(s, Tensor) and s.name == optional for s in self.sources()):
                 names.add(optional)
-        return frozenset(names)
+        return frozenset(names | set(self.fixed))
+
+    def outside(self, task: Task) -> str | None:
+        """Why ``task`` is outside this entry beyond its arguments (``fixed``, ``unsupported``)."""
+        for name, value in self.fixed.items():
+            if task.params.get(name) != value:
+                return f"{self.name or self.api} always has {name}={value!r}"
+        return self.unsupported(task) if self.unsupported is not None else None
 
     @property
     def reductions(self) -> frozenset[str]:
@@ -319,7 +334,7 @@ def entries(specs: tuple[Spec, ...], fw: Framework) -> tuple[Entry, ...]:
             doc=s.doc,
             profile=s.profile,
             modes=frozenset(fw.modes),
-            unsupported=s.unsupported,
+            unsupported=s.outside if s.fixed or s.unsupported else None,
         )
         for s in specs
     )

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from conformance.oracle import dice as _dice
 from conformance.oracle._common import REDUCTIONS
 from conformance.oracle.activations import (
     log_sigmoid,
@@ -49,6 +50,7 @@ from conformance.oracle.focal import (
     softmax_focal_loss_grad,
     softmax_focal_loss_magnitude,
 )
+from conformance.oracle.kl import kl_div, kl_div_grad, kl_div_magnitude
 from conformance.oracle.multilabel import (
     multilabel_soft_margin_loss,
     multilabel_soft_margin_loss_grad,
@@ -86,6 +88,7 @@ __all__ = [
     "cross_entropy",
     "cross_entropy_grad",
     "cross_entropy_magnitude",
+    "kl_div",
     "log_sigmoid",
     "log_softmax",
     "log_softmax_grad",
@@ -113,7 +116,9 @@ class LossOracle(NamedTuple):
     normal draw: "logits" (as drawn), "log_probs" (log_softmax over the class axis),
     "softmax" (softmax over the class axis), "probs" (elementwise sigmoid).
     ``class_terms``: whether one output element reduces over the C classes (the tolerance
-    counts the terms reduced).
+    counts the terms reduced). ``reductions``: the reductions a case may ask of it.
+    ``all_terms``: one output element may sum over every element of the input (a Dice term
+    over the batch): the tolerance counts them all.
 
     This table is the one place a loss is declared: the case schema's ``loss`` values, the
     parameters a case may give it, and its target kinds are derived from it.
@@ -126,6 +131,8 @@ class LossOracle(NamedTuple):
     target_kinds: tuple[str, ...]
     input_kind: str = "logits"
     class_terms: bool = True
+    reductions: tuple[str, ...] = REDUCTIONS
+    all_terms: bool = False
 
 
 _CLASS_PARAMS = ("weight", "ignore_index", "reduction")
@@ -252,6 +259,37 @@ LOSSES: dict[str, LossOracle] = {
         ("weight", "beta", "reduction"),
         ("real",),
         class_terms=False,
+    ),
+    # KL divergence in PyTorch's kl_div convention (oracle/kl.py): log-probability input,
+    # probability targets (log-probabilities with log_target); the reductions add batchmean.
+    "kl_div": LossOracle(
+        kl_div,
+        kl_div_grad,
+        kl_div_magnitude,
+        ("log_target", "reduction"),
+        ("probs",),
+        input_kind="log_probs",
+        reductions=(*REDUCTIONS, "batchmean"),
+    ),
+    # Dice and Tversky losses (oracle/dice.py) of probabilities (softmax over axis 1) against
+    # masks of the input's shape or class indices; one term per (sample, class) canonically.
+    "dice_loss": LossOracle(
+        _dice.dice_loss,
+        _dice.dice_loss_grad,
+        _dice.dice_loss_magnitude,
+        ("weight", "smooth", "reduction"),
+        ("probs", "index"),
+        input_kind="softmax",
+        all_terms=True,
+    ),
+    "tversky_loss": LossOracle(
+        _dice.tversky_case(_dice.tversky_loss),
+        _dice.tversky_case(_dice.tversky_loss_grad),
+        _dice.tversky_case(_dice.tversky_loss_magnitude),
+        ("weight", "smooth", "tversky_alpha", "tversky_beta", "reduction"),
+        ("probs", "index"),
+        input_kind="softmax",
+        all_terms=True,
     ),
     # The building blocks, as target-less cases (conformance/oracle/activations.py).
     "softmax": _targetless(softmax, softmax_grad, softmax_magnitude),

@@ -42,17 +42,22 @@ Semantic options (``choices``: option -> choice, canonical first; conformance/or
         clipped). Gradient -s t' where 1e-7 <= exp(x) <= 1 (TensorFlow's clip_by_value passes
         the gradient at the bounds; JAX's clip splits it in halves there), 0 where clipped.
         t' > 0, so zero_target does not apply.
-    kl_axis        none | last_sum
+    kl_axis        none | last_sum | class_sum
         last_sum: the terms are first summed over the input's last axis (one KL value per
-        sample: Keras, optax.losses.kl_divergence); 'none' returns those sums, 'sum' adds them,
-        'mean' divides by their count, 'batchmean' by N = input.shape[0] as above. A 0-d input
-        has no axis to sum.
-    zero_target    zero | nan | xlogy
+        sample: Keras, optax.losses.kl_divergence's default axis=-1); 'none' returns those
+        sums, 'sum' adds them, 'mean' divides by their count, 'batchmean' by N =
+        input.shape[0] as above. A 0-d input has no axis to sum. class_sum: the same over
+        axis 1, the class axis (optax's kl_divergence called with axis=1); the same as
+        last_sum for (N, C) input.
+    zero_target    zero | nan | xlogy | nonpositive
         nan: t = 0 contributes t (log t - x) in IEEE arithmetic, 0 * -inf = NaN (a plain
         t * log(t) implementation; log_target: exp(lt) (lt - x) at lt = -inf, as torch's and
         optax's log-target forms, measured). xlogy: xlogy(t, t) - t x, as torch's kl_div and
         optax's kl_divergence compute it (measured): 0 where t = 0 except NaN where x is
         +-inf or NaN (0 * inf); under log_target the same as nan. Gradients are unchanged.
+        nonpositive: a target t <= 0 contributes 0 with gradient 0, a negative one included
+        (Paddle's kl_div, measured: its kernel tests t > 0); under log_target the same as
+        nan.
 
 Measured (float64; torch 2.13, optax 0.2.8, keras 3.15 on TensorFlow 2.21, paddle 3.3): at
 (x, t) = (-inf, 0) torch and optax give NaN, paddle 0; at t < 0 torch and optax give NaN,
@@ -90,8 +95,8 @@ CLIP = 1e-7  # Keras' backend epsilon
 # option -> choices, the canonical one first.
 OPTION_CHOICES: dict[str, tuple[str, ...]] = {
     "kl_clip": ("none", "clip_1e-7"),
-    "kl_axis": ("none", "last_sum"),
-    "zero_target": ("zero", "nan", "xlogy"),
+    "kl_axis": ("none", "last_sum", "class_sum"),
+    "zero_target": ("zero", "nan", "xlogy", "nonpositive"),
 }
 
 Choices = Mapping[str, str] | None
@@ -115,7 +120,7 @@ class _Prepared:
     log_target: bool
     reduction: str
     opt: dict[str, str]
-    summed: bool  # kl_axis=last_sum on an input with an axis
+    axis: int | None  # the axis kl_axis sums over (None: no sum)
     denom: float  # of 'mean' (count of the reduced terms) or 'batchmean' (N)
 
 
@@ -135,13 +140,15 @@ def _prepare(
             "Arguments `target` and `input` must have the same shape. "
             f"Received: input.shape={x.shape}, target.shape={t.shape}"
         )
-    summed = opt["kl_axis"] == "last_sum" and x.ndim >= 1
-    terms = x.shape[:-1] if summed else x.shape
+    axis = {"last_sum": -1, "class_sum": 1}.get(opt["kl_axis"])
+    if axis is not None and x.ndim <= max(axis, 0):
+        axis = None  # no such axis (a 0-d input; class_sum on 1-d input): nothing to sum
+    terms = x.shape if axis is None else x.shape[: axis % x.ndim] + x.shape[axis % x.ndim + 1 :]
     if reduction == "batchmean":
         denom = float(x.shape[0]) if x.ndim >= 1 else 1.0
     else:
         denom = float(np.prod(terms, dtype=np.float64))
-    return _Prepared(x, t, bool(log_target), reduction, opt, summed, denom)
+    return _Prepared(x, t, bool(log_target), reduction, opt, axis, denom)
 
 
 def _kernel(pp: _Prepared) -> tuple[F64, F64, F64, F64]:
@@ -170,19 +177,23 @@ def _kernel(pp: _Prepared) -> tuple[F64, F64, F64, F64]:
         elif rule == "xlogy" and not pp.log_target:
             loss = np.where(zero, 0.0 - t * x, loss)
         dx = -t
+        if rule == "nonpositive" and not pp.log_target:
+            dropped = t <= 0
+            loss = np.where(dropped, 0.0, loss)
+            dx = np.where(dropped, 0.0, dx)
         mag = np.where(zero, 0.0, np.abs(t) * (np.abs(log_t) + np.abs(x) + 1.0))
         return loss, dx, mag, np.abs(t)
 
 
 def _terms(pp: _Prepared, per_elem: F64) -> F64:
-    """Per-element terms, or their sums over the last axis (kl_axis=last_sum)."""
-    out: F64 = np.sum(per_elem, axis=-1) if pp.summed else per_elem
+    """Per-element terms, or their sums over kl_axis's axis."""
+    out: F64 = per_elem if pp.axis is None else np.sum(per_elem, axis=pp.axis)
     return out
 
 
 def _scale(pp: _Prepared, grad_output: npt.ArrayLike | None) -> F64:
     """d(reduced loss)/d(l_i) times the upstream gradient, per element."""
-    shape = pp.x.shape[:-1] if pp.summed else pp.x.shape
+    shape = _terms(pp, np.empty(pp.x.shape)).shape
     want = shape if pp.reduction == "none" else ()
     if grad_output is None:
         g = np.ones(want, dtype=np.float64)
@@ -196,8 +207,8 @@ def _scale(pp: _Prepared, grad_output: npt.ArrayLike | None) -> F64:
     if pp.reduction in ("mean", "batchmean"):
         g = g / pp.denom if pp.denom != 0 else np.zeros_like(g)
     g = np.broadcast_to(g, shape)
-    if pp.summed:  # a sum spreads its cotangent unchanged over the last axis
-        g = np.expand_dims(g, -1)
+    if pp.axis is not None:  # a sum spreads its cotangent unchanged over its axis
+        g = np.expand_dims(g, pp.axis)
     return np.broadcast_to(g, pp.x.shape).astype(np.float64, copy=False)
 
 

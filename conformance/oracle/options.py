@@ -326,6 +326,119 @@ for _name in ("mean_denominator", "axis_mean", "precision"):
 for _name in ("prob_clip", "precision"):
     _o = OPTIONS[_name]
     OPTIONS[_name] = Option(_o.name, _o.losses | {"softmax_focal_loss"}, _o.canonical, _o.choices)
+# KL divergence (conformance/oracle/kl.py computes every choice).
+_KL = frozenset({"kl_div"})
+OPTIONS.update(
+    {
+        o.name: o
+        for o in (
+            Option(
+                "kl_clip",
+                _KL,
+                "none",
+                {
+                    "none": "log-probabilities and targets are used as given",
+                    "clip_1e-7": "the target and exp(input) are clipped to [1e-7, 1] before the "
+                    "logs (zero and negative targets count as 1e-7; gradient 0 where exp(input) "
+                    "is clipped)",
+                },
+            ),
+            Option(
+                "kl_axis",
+                _KL,
+                "none",
+                {
+                    "none": "the loss is per element: 'none' keeps the input's shape and 'mean' "
+                    "divides by the number of elements",
+                    "last_sum": "the terms are first summed over the input's last axis (one KL "
+                    "value per row): 'mean' divides by the number of rows",
+                    "class_sum": "the terms are first summed over axis 1, the classes (one KL "
+                    "value per sample and position): 'mean' divides by their number",
+                },
+            ),
+            Option(
+                "zero_target",
+                _KL,
+                "zero",
+                {
+                    "zero": "a zero target contributes 0, whatever the input",
+                    "nan": "a zero target contributes t (log t - x) in IEEE arithmetic: NaN "
+                    "(0 times -inf)",
+                    "xlogy": "a zero target contributes xlogy(t, t) - t x: 0, but NaN where the "
+                    "input is infinite (0 times inf)",
+                    "nonpositive": "a zero or negative target contributes 0, with gradient 0 "
+                    "(a negative target is silently dropped)",
+                },
+            ),
+        )
+    }
+)
+_o = OPTIONS["precision"]
+OPTIONS["precision"] = Option(_o.name, _o.losses | _KL, _o.canonical, _o.choices)
+# Dice and Tversky losses (conformance/oracle/dice.py computes every choice).
+_DICE = frozenset({"dice_loss", "tversky_loss"})
+OPTIONS.update(
+    {
+        o.name: o
+        for o in (
+            Option(
+                "dice_axis",
+                _DICE,
+                "sample_class",
+                {
+                    "sample_class": "one term per sample and class, summed over the positions",
+                    "sample": "one term per sample, summed over the classes and positions together",
+                    "batch_class": "one term per class, summed over the batch and positions",
+                    "batch": "one term for the whole batch",
+                },
+            ),
+            Option(
+                "dice_smooth",
+                _DICE,
+                "numerator_and_denominator",
+                {
+                    "numerator_and_denominator": "the smoothing constant is added to the "
+                    "numerator and the denominator (an empty term's loss is 0)",
+                    "denominator_only": "the smoothing constant is added to the denominator "
+                    "only (an empty term's loss is 1)",
+                },
+            ),
+            Option(
+                "dice_class_reduce",
+                _DICE,
+                "none",
+                {
+                    "none": "'none' returns one loss per sample and class",
+                    "mean": "the per-class losses are first averaged over the classes",
+                    "sum": "the per-class losses are first summed over the classes",
+                },
+            ),
+            Option(
+                "class_weighting",
+                _DICE,
+                "none",
+                {
+                    "none": "each class term counts as given (times its weight)",
+                    "inverse_square_frequency": "each class term is weighted by the inverse "
+                    "square of its target mass over the batch, normalised to a mean of 1",
+                },
+            ),
+            Option(
+                "tversky_weights",
+                frozenset({"tversky_loss"}),
+                "alpha_fp",
+                {
+                    "alpha_fp": "alpha weighs the false positives sum p (1 - t), beta the false "
+                    "negatives",
+                    "alpha_fn": "alpha weighs the false negatives sum (1 - p) t, beta the false "
+                    "positives",
+                },
+            ),
+        )
+    }
+)
+_o = OPTIONS["precision"]
+OPTIONS["precision"] = Option(_o.name, _o.losses | _DICE, _o.canonical, _o.choices)
 
 
 class Declared(NamedTuple):

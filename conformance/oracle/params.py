@@ -48,8 +48,13 @@ PARAMS: dict[str, CaseParam] = {
             doc="per-class weight (C numbers; broadcast along axis 1 for elementwise losses)",
         ),
         CaseParam("ignore_index", _INT, -100, int, matrix=True, doc="class index to ignore"),
+        # 'batchmean' (sum / N) only for the losses that declare it (LossOracle.reductions).
         CaseParam(
-            "reduction", {"enum": ["none", "mean", "sum"]}, "mean", matrix=True, doc="reduction"
+            "reduction",
+            {"enum": ["none", "mean", "sum", "batchmean"]},
+            "mean",
+            matrix=True,
+            doc="reduction ('batchmean': the sum divided by the batch size, KL divergence only)",
         ),
         CaseParam(
             "label_smoothing",
@@ -94,6 +99,40 @@ PARAMS: dict[str, CaseParam] = {
             float,
             matrix=True,
             doc="smooth L1 loss: the residual where the quadratic part becomes linear (0: L1)",
+        ),
+        # Dice and Tversky losses: the smoothing constant and Tversky's weights.
+        CaseParam(
+            "smooth",
+            {"type": "number", "minimum": 0, "maximum": 1e300},
+            1.0,
+            float,
+            matrix=True,
+            doc="Dice / Tversky: the smoothing constant (numerator and denominator, canonically)",
+        ),
+        CaseParam(
+            "tversky_alpha",
+            {"type": "number", "minimum": 0, "maximum": 1e300},
+            0.5,
+            float,
+            matrix=True,
+            doc="Tversky loss: the weight of the false positives",
+        ),
+        CaseParam(
+            "tversky_beta",
+            {"type": "number", "minimum": 0, "maximum": 1e300},
+            0.5,
+            float,
+            matrix=True,
+            doc="Tversky loss: the weight of the false negatives",
+        ),
+        # KL divergence: the target holds log-probabilities (generated as log_softmax).
+        CaseParam(
+            "log_target",
+            {"type": "boolean"},
+            False,
+            bool,
+            matrix=True,
+            doc="KL divergence: the target holds log-probabilities",
         ),
     )
 }

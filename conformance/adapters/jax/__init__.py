@@ -14,7 +14,15 @@ import numpy as np
 
 from conformance.adapters._entry import Unavailable
 from conformance.adapters._spec import entries, resolve_dotted
-from conformance.adapters.jax import activations, classification, focal, regression, scope
+from conformance.adapters.jax import (
+    activations,
+    classification,
+    divergence,
+    focal,
+    regression,
+    scope,
+    segmentation,
+)
 from conformance.protocol import Task
 
 FRAMEWORK = "jax"
@@ -118,7 +126,14 @@ def _device(task: Task) -> Any:
 
 
 # The entries, one module per loss family; adding a family is one import here.
-SPECS = (*classification.SPECS, *focal.SPECS, *activations.SPECS, *regression.SPECS)
+SPECS = (
+    *classification.SPECS,
+    *focal.SPECS,
+    *activations.SPECS,
+    *regression.SPECS,
+    *divergence.SPECS,
+    *segmentation.SPECS,
+)
 _FRAMEWORK = _Jax()
 ENTRIES = entries(SPECS, _FRAMEWORK)
 # How a dotted public name resolves (what the census compares entries by).

@@ -37,4 +37,22 @@ APIS: tuple[tuple[str, str], ...] = (
         "a sequence-alignment loss (CTC); not in the seed documents",
     ),
     ("optax.losses.triplet_margin_loss", "a metric-learning loss on embeddings"),
+    # Dice: the sigmoid form cannot be called on probabilities.
+    (
+        "optax.losses.binary_dice_loss",
+        "takes logits only: apply_sigmoid=False raises ValueError for any probabilities but "
+        "all ones (its sum-to-1 check runs over a class axis of size 1); on logits it is "
+        "dice_loss of their sigmoid",
+    ),
+    # KL divergence of unnormalised measures: another loss than kl_div.
+    (
+        "optax.losses.convex_kl_divergence",
+        "the generalised KL of unnormalised measures, sum t log(t/p) - t + p: not kl_div "
+        "(gradient p - t, not -t); no other framework ships it",
+    ),
+    (
+        "optax.losses.generalized_kl_divergence",
+        "the generalised KL of unnormalised measures (as convex_kl_divergence); no other "
+        "framework ships it",
+    ),
 )

@@ -19,12 +19,14 @@ from conformance.adapters._spec import entries, resolve_dotted
 from conformance.adapters.paddle import (
     activations,
     classification,
+    divergence,
     focal,
     legacy,
     multilabel,
     probabilities,
     regression,
     scope,
+    segmentation,
 )
 from conformance.protocol import Task
 
@@ -148,6 +150,8 @@ SPECS = (
     *focal.SPECS,
     *activations.SPECS,
     *regression.SPECS,
+    *divergence.SPECS,
+    *segmentation.SPECS,
 )
 _FRAMEWORK = _Paddle()
 ENTRIES = entries(SPECS, _FRAMEWORK)

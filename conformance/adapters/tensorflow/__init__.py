@@ -19,12 +19,14 @@ from conformance.adapters._spec import entries, resolve_dotted
 from conformance.adapters.tensorflow import (
     activations,
     classification,
+    divergence,
     focal,
     keras_ops,
     legacy,
     probabilities,
     regression,
     scope,
+    segmentation,
 )
 from conformance.protocol import Task
 
@@ -150,6 +152,8 @@ SPECS = (
     *focal.SPECS,
     *activations.SPECS,
     *regression.SPECS,
+    *divergence.SPECS,
+    *segmentation.SPECS,
 )
 _FRAMEWORK = _TensorFlow()
 ENTRIES = entries(SPECS, _FRAMEWORK)

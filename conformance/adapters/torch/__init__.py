@@ -13,7 +13,14 @@ import numpy as np
 from conformance import dtypes
 from conformance.adapters._entry import Unavailable
 from conformance.adapters._spec import entries, resolve_dotted
-from conformance.adapters.torch import activations, classification, multilabel, regression, scope
+from conformance.adapters.torch import (
+    activations,
+    classification,
+    divergence,
+    multilabel,
+    regression,
+    scope,
+)
 from conformance.protocol import Task
 
 FRAMEWORK = "torch"
@@ -117,7 +124,13 @@ NOT_IMPLEMENTED = (r"not implemented for '(Half|BFloat16)'",)
 
 
 # The entries, one module per loss family; adding a family is one import here.
-SPECS = (*classification.SPECS, *multilabel.SPECS, *activations.SPECS, *regression.SPECS)
+SPECS = (
+    *classification.SPECS,
+    *multilabel.SPECS,
+    *activations.SPECS,
+    *regression.SPECS,
+    *divergence.SPECS,
+)
 _FRAMEWORK = _Torch()
 ENTRIES = entries(SPECS, _FRAMEWORK)
 # How a dotted public name resolves (what the census compares entries by).
