@@ -52,7 +52,8 @@ class Outcome:
     NumPy in the canonical layout, without any other change; ``call`` is the exact call text
     made (empty when nothing was called); ``reason`` explains ``unsupported`` or carries
     ``ExceptionType: message`` for ``raised`` and ``not-implemented`` (the framework has no
-    kernel for this dtype or device).
+    kernel for this dtype or device). ``poisoned``: the error matched one of the adapter's
+    ``POISONED`` patterns, and the worker stops after answering.
     """
 
     status: Status
@@ -60,3 +61,6 @@ class Outcome:
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     reason: str = ""
     seconds: float = 0.0
+    # The call left the framework unusable in this process (a CUDA device-side assert kills
+    # the CUDA context): the worker must be replaced before the next Task.
+    poisoned: bool = False

@@ -208,6 +208,8 @@ class Worker:
                 self._kill()
                 return Lost("timeout", f"no answer within {timeout:g} s; worker killed", tail)
             answer: Outcome = self._conn.recv()
+            if answer.poisoned:  # the worker stops; the next call starts a fresh one
+                self._reap()
             return answer
         except (EOFError, BrokenPipeError, ConnectionResetError):
             code = self._reap()

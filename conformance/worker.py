@@ -35,12 +35,19 @@ def _one_line(text: str) -> str:
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"
 
 
-def handle(entry: Entry, task: Task, not_implemented: tuple[str, ...] = ()) -> Outcome:
+def handle(
+    entry: Entry,
+    task: Task,
+    not_implemented: tuple[str, ...] = (),
+    poisoned: tuple[str, ...] = (),
+) -> Outcome:
     """Run one Task against one entry, turning every way it can end into an Outcome.
 
     ``not_implemented`` holds the adapter's patterns (regular expressions) for the
     framework's own "no kernel for this dtype/device" errors: such a raise is the outcome
-    ``not-implemented``, not a failure of the API.
+    ``not-implemented``, not a failure of the API. ``poisoned`` holds its patterns for
+    errors after which the framework is unusable in this process (a CUDA device-side
+    assert): the Outcome says so, and the worker is replaced before the next Task.
     """
     reason = _unsupported_reason(entry, task)
     if reason is not None:
@@ -58,6 +65,7 @@ def handle(entry: Entry, task: Task, not_implemented: tuple[str, ...] = ()) -> O
             call=exc.call,
             reason=_one_line(str(exc)),
             seconds=time.perf_counter() - start,
+            poisoned=any(re.search(pattern, message) for pattern in poisoned),
         )
     return Outcome("ok", call=call, outputs=outputs, seconds=time.perf_counter() - start)
 
@@ -77,6 +85,7 @@ def serve(module: str, device: str, inbox: Connection, conn: Connection) -> None
         return
     entries = {entry.api: entry for entry in adapter.ENTRIES}
     not_implemented = tuple(getattr(adapter, "NOT_IMPLEMENTED", ()))
+    poisoned = tuple(getattr(adapter, "POISONED", ()))
     conn.send(("ready", env))
     while True:
         try:
@@ -86,13 +95,15 @@ def serve(module: str, device: str, inbox: Connection, conn: Connection) -> None
         if task is None:
             return
         try:
-            outcome = handle(entries[task.api], task, not_implemented)
+            outcome = handle(entries[task.api], task, not_implemented, poisoned)
         except Exception as exc:  # a bug in the adapter itself: report it, keep serving
             traceback.print_exc()
             outcome = Outcome(
                 "raised", reason=_one_line(f"adapter bug: {type(exc).__name__}: {exc}")
             )
         conn.send(outcome)
+        if outcome.poisoned:  # nothing this process computes from now on can be trusted
+            return
 
 
 def main(argv: list[str]) -> None:

@@ -2,7 +2,9 @@
 
 It is not a framework: ``fake.exact`` returns the oracle's own numbers (so its rows pass),
 ``fake.crash`` kills its own process with SIGKILL on cases whose id contains "crash",
-``fake.hang`` sleeps on cases whose id contains "hang", ``fake.raise`` raises inside the call.
+``fake.hang`` sleeps on cases whose id contains "hang", ``fake.raise`` raises inside the call,
+and on cases whose id contains "poison" raises a CUDA-style error that leaves the process
+unusable (every later call of any entry raises it too, as a CUDA device-side assert does).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ FRAMEWORK = "fake"
 REQUIRES = ("numpy",)
 SNIPPET = "loss = {call}\n"
 _ALL = frozenset({"none", "mean", "sum"})
+POISONED = (r"CUDA error: ",)
+_ASSERT = "CUDA error: device-side assert triggered"
+_poisoned = False
 
 
 def environment(device: str) -> dict[str, str]:
@@ -29,6 +34,8 @@ def environment(device: str) -> dict[str, str]:
 
 
 def _exact(task: Task) -> dict[str, np.ndarray]:
+    if _poisoned:
+        raise RuntimeError(_ASSERT)
     kw = {k: v for k, v in task.params.items() if k in oracle.LOSSES[task.loss].params}
     return {
         "loss": oracle.cross_entropy(task.input, task.target, **kw).astype(task.input.dtype),
@@ -54,7 +61,11 @@ def _run_hang(task: Task) -> tuple[dict[str, np.ndarray], str]:
 
 
 def _run_raise(task: Task) -> tuple[dict[str, np.ndarray], str]:
+    global _poisoned
     with calling("fake.raise(x, t)"):
+        if "poison" in task.case_id:
+            _poisoned = True
+            raise RuntimeError(_ASSERT)
         raise RuntimeError("Target 3 is out of bounds")
     raise AssertionError("unreachable")
 

@@ -36,7 +36,7 @@ def test_validate_typo_prints_file_line_and_exits_2(tmp_path):
     assert out.stderr.splitlines()[0] == (
         f"{path}:7: cases[0].params.reducton: unknown key 'reducton' "
         "(allowed: alpha, beta, delta, gamma, ignore_index, label_smoothing, log_target, "
-        "pos_weight, reduction, weight)"
+        "pos_weight, reduction, smooth, tversky_alpha, tversky_beta, weight)"
     )
     assert "Traceback" not in out.stderr
 

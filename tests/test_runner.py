@@ -59,6 +59,24 @@ def test_a_killed_worker_costs_only_the_case_in_flight(tmp_path, write_yaml, fak
     assert len(frame) == 3 * 4 * 2
 
 
+def test_a_poisoning_error_replaces_the_worker(tmp_path, write_yaml, fake_framework):
+    # A CUDA device-side assert leaves the process's CUDA context unusable: every later call
+    # would raise it too. The row records it, and the next Task gets a fresh worker.
+    selected = _cases(write_yaml, "before", "poison-me", "after")
+    runner.run(selected, tmp_path, frameworks=[fake_framework], timeout=30)
+    v = _verdicts(tmp_path)
+    frame = results.load(tmp_path)
+    poisoned = frame[(frame.case_id == "poison-me") & (frame.api == "fake.raise")]
+    assert set(poisoned.verdict) == {"error"}
+    assert poisoned.reason.str.contains("device-side assert").all()
+    for case_id in ("before", "poison-me", "after"):
+        assert v[(case_id, "fake.exact")] == {"pass"}, case_id
+        assert v[(case_id, "fake.crash")] == {"pass"}, case_id
+    assert v[("after", "fake.raise")] == {"error"}
+    after = frame[(frame.case_id == "after") & (frame.api == "fake.raise")]
+    assert after.reason.str.contains("out of bounds").all()
+
+
 def test_a_hung_call_times_out_and_the_run_goes_on(tmp_path, write_yaml, fake_framework):
     selected = _cases(write_yaml, "hang-here", "fine")
     start = time.monotonic()

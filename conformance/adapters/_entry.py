@@ -18,6 +18,10 @@ An adapter module (``conformance/adapters/<framework>/``: the framework interpre
 ``NOT_IMPLEMENTED`` (optional)
     regular expressions matching the framework's own "no kernel for this dtype/device"
     errors; a call that raises one gets the verdict ``not-implemented``.
+``POISONED`` (optional)
+    regular expressions matching errors after which the framework is unusable in this
+    process (a CUDA device-side assert); the call's row records the error, and the worker
+    is replaced before the next Task.
 
 Adapter modules import their framework inside functions only, so the declarations can be
 read (``conformance list --entries``) in one process without importing any framework.

@@ -121,6 +121,10 @@ def _numpy(tensor: Any) -> np.ndarray:
 
 # PyTorch's own "no kernel for this dtype" error (e.g. some CPU ops in float16).
 NOT_IMPLEMENTED = (r"not implemented for '(Half|BFloat16)'",)
+# A CUDA error (an out-of-range label is a device-side assert on the GPU, where the CPU
+# raises an IndexError) leaves the process's CUDA context unusable: every later call fails
+# with the same error (measured on an H200, torch 2.11). The worker is replaced.
+POISONED = (r"CUDA error: ",)
 
 
 # The entries, one module per loss family; adding a family is one import here.
