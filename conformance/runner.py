@@ -63,9 +63,12 @@ def expected_for(case: Case, x: np.ndarray, target: np.ndarray | None) -> Expect
     cotangent = case.grad_output()
     along = {} if cotangent is None else {"grad_output": cotangent}
     try:
-        loss = spec.value(x, target, **kwargs)
-        grad = spec.grad(x, target, **kwargs, **along)
-        loss_mag, grad_mag = spec.magnitude(x, target, **kwargs, **along)
+        if spec.outputs is not None:  # one pass (and one preparation) for all four
+            loss, grad, loss_mag, grad_mag = spec.outputs(x, target, **kwargs, **along)
+        else:
+            loss = spec.value(x, target, **kwargs)
+            grad = spec.grad(x, target, **kwargs, **along)
+            loss_mag, grad_mag = spec.magnitude(x, target, **kwargs, **along)
     except ValueError as exc:  # the documented way to say "no value" (e.g. label out of range)
         return Expected(
             problem=f"oracle has no value: {exc}", input_shape=list(x.shape), grad_output=cotangent

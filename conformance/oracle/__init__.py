@@ -39,6 +39,7 @@ from conformance.oracle.binary import (
 )
 from conformance.oracle.cross_entropy import (
     cross_entropy,
+    cross_entropy_all,
     cross_entropy_grad,
     cross_entropy_magnitude,
 )
@@ -118,7 +119,9 @@ class LossOracle(NamedTuple):
     ``class_terms``: whether one output element reduces over the C classes (the tolerance
     counts the terms reduced). ``reductions``: the reductions a case may ask of it.
     ``all_terms``: one output element may sum over every element of the input (a Dice term
-    over the batch): the tolerance counts them all.
+    over the batch): the tolerance counts them all. ``outputs``, where a loss has it, gives
+    (value, grad, loss_mag, grad_mag) in one pass, with the three functions' results (the
+    runner uses it: one preparation instead of three on big segmentation batches).
 
     This table is the one place a loss is declared: the case schema's ``loss`` values, the
     parameters a case may give it, and its target kinds are derived from it.
@@ -133,6 +136,7 @@ class LossOracle(NamedTuple):
     class_terms: bool = True
     reductions: tuple[str, ...] = REDUCTIONS
     all_terms: bool = False
+    outputs: Callable[..., tuple[Any, Any, Any, Any]] | None = None
 
 
 _CLASS_PARAMS = ("weight", "ignore_index", "reduction")
@@ -164,6 +168,7 @@ LOSSES: dict[str, LossOracle] = {
         cross_entropy_magnitude,
         (*_CLASS_PARAMS, "label_smoothing"),
         ("index", "probs"),
+        outputs=cross_entropy_all,
     ),
     "nll_loss": LossOracle(
         nll_loss,
