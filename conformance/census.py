@@ -28,7 +28,7 @@ from typing import Any
 
 from conformance import adapters
 
-__all__ = ["NAMESPACES", "PENDING", "Finding", "census", "main"]
+__all__ = ["NAMESPACES", "PENDING", "Finding", "census", "main", "summary"]
 
 # Where each framework keeps its losses, as users name them.
 NAMESPACES: dict[str, tuple[str, ...]] = {
@@ -148,6 +148,19 @@ def counts(findings: list[Finding]) -> Mapping[str, int]:
     for f in findings:
         result[f.status] += 1
     return result
+
+
+def summary(framework: str) -> dict[str, Any]:
+    """The census of ``framework`` (already imported in this process, as in a worker) as the
+    run records it in its environment: the counts and the names not covered; {} for a
+    framework without loss namespaces (a test double)."""
+    if framework not in NAMESPACES:
+        return {}
+    findings = classify(framework)
+    return {
+        **counts(findings),
+        "not_covered": [f.name for f in findings if f.status == "not-covered"],
+    }
 
 
 def main(framework: str) -> int:

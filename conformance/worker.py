@@ -83,6 +83,14 @@ def serve(module: str, device: str, inbox: Connection, conn: Connection) -> None
         traceback.print_exc()
         conn.send(("unavailable", _one_line(f"{type(exc).__name__}: {exc}")))
         return
+    try:  # the framework's public losses against the entries (the report's census)
+        from conformance import census
+
+        found = census.summary(str(getattr(adapter, "FRAMEWORK", "")))
+        if found:
+            env["census"] = found
+    except Exception as exc:  # the census informs the report; it never stops a run
+        env["census"] = {"error": _one_line(f"{type(exc).__name__}: {exc}")}
     entries = {entry.api: entry for entry in adapter.ENTRIES}
     not_implemented = tuple(getattr(adapter, "NOT_IMPLEMENTED", ()))
     poisoned = tuple(getattr(adapter, "POISONED", ()))

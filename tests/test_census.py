@@ -81,3 +81,27 @@ def test_the_cli_refuses_an_unknown_framework() -> None:
         cwd=ROOT,
     )
     assert proc.returncode == 2 and "unknown framework: mxnet" in proc.stderr
+
+
+@pytest.mark.skipif("jax" not in INSTALLED, reason="jax is not installed")
+def test_a_run_records_each_workers_census_for_the_report(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The worker takes the census after importing its framework: the run's environment
+    carries it (summary.json) and report.html shows it, without a second import."""
+    import json
+
+    out = tmp_path / "run"
+    args = ["run", "--cases", "cases/kl.yaml", "-k", "kl-2d[reduction=mean,dtype=float32]"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "conformance", *args, "--framework", "jax", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads((out / "summary.json").read_text())["environment"]["jax"]["census"]
+    assert found["not-covered"] == 0 and found["not_covered"] == []
+    expected = census.census(["jax"])["jax"]
+    assert not isinstance(expected, str)
+    assert found["covered"] == census.counts(expected)["covered"] > 0
+    page = (out / "report.html").read_text()
+    assert f'<td class="num">{found["covered"]}</td>' in page.split('id="census"')[1]

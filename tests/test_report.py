@@ -15,7 +15,7 @@ from conformance.report import JSON_COLUMNS, render, write_csv
 from conformance.results import COLUMNS, FAILING, ResultWriter, Verdict, summarize, write_summary
 
 XSS = "<script>alert(1)</script>"
-SECTIONS = ("overview", "by-api", "coverage", "discrepancies", "rows", "environment")
+SECTIONS = ("overview", "by-api", "coverage", "census", "discrepancies", "rows", "environment")
 ENVIRONMENT = {
     "python": "3.11.9",
     "numpy": "2.4.6",
@@ -23,7 +23,18 @@ ENVIRONMENT = {
     "started": "2025-01-01T12:00:00",
     "finished": "2025-01-01T12:05:00",
     "argv": ["conformance", "run", "--framework", "torch"],
-    "torch": {"torch": "2.13.0", "device": "cpu"},
+    "torch": {
+        "torch": "2.13.0",
+        "device": "cpu",
+        "census": {
+            "covered": 22,
+            "out-of-scope": 27,
+            "pending": 0,
+            "not-covered": 1,
+            "not_covered": ["torch.nn.functional.new_loss<i>"],
+        },
+    },
+    "jax": {"jax": "0.10.2", "device": "cpu", "census": {"error": "RuntimeError: walk failed"}},
     "paddle": {"skipped": "paddle is not installed"},
 }
 
@@ -243,6 +254,21 @@ def test_environment(rendered: tuple[str, Page]) -> None:
     for fact in ("3.11.9", "Linux-x86_64", "2.13.0", "paddle is not installed"):
         assert fact in joined
     assert "conformance run --framework torch" in joined
+
+
+def test_census_per_framework(rendered: tuple[str, Page]) -> None:
+    text, _ = rendered
+    census = text.split('<section id="census">', 1)[1].split("</section>", 1)[0]
+    assert '<td class="num">22</td><td class="num">27</td>' in census
+    # the uncovered loss is named (escaped), and highlighted
+    assert "1: <code>torch.nn.functional.new_loss&lt;i&gt;</code>" in census
+    assert 'class="num v-mismatch"' in census
+    assert "census failed: RuntimeError: walk failed" in census
+    assert "paddle" not in census  # skipped: no worker, no census
+    assert "IoU" in census
+    # the census is not repeated among the environment's "other" facts
+    environment = text.split('<section id="environment">', 1)[1]
+    assert "not_covered" not in environment and "covered=" not in environment
 
 
 def test_nan_cell_versus_nan_value(tmp_path: Path) -> None:

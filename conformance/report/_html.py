@@ -70,7 +70,7 @@ def _environment_rows(environment: Mapping[str, Any]) -> dict[str, Any]:
     for key in keys:
         value = environment[key]
         if isinstance(value, Mapping):
-            rest = {k: v for k, v in value.items() if k not in (key, "device", "skipped")}
+            rest = {k: v for k, v in value.items() if k not in (key, "device", "skipped", "census")}
             frameworks.append(
                 {
                     "name": str(key),
@@ -85,6 +85,28 @@ def _environment_rows(environment: Mapping[str, Any]) -> dict[str, Any]:
         else:
             basics.append((str(key), tables.fmt(value)))
     return {"basics": basics, "frameworks": frameworks}
+
+
+def _census_rows(environment: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per framework whose worker took the census (conformance/census.py)."""
+    rows = []
+    for name in sorted(environment):
+        value = environment[name]
+        found = value.get("census") if isinstance(value, Mapping) else None
+        if not isinstance(found, Mapping):
+            continue
+        missing = found.get("not_covered")
+        rows.append(
+            {
+                "framework": str(name),
+                "error": tables.fmt(found.get("error")) if "error" in found else "",
+                "covered": found.get("covered", ""),
+                "out_of_scope": found.get("out-of-scope", ""),
+                "pending": found.get("pending", ""),
+                "not_covered": [str(m) for m in missing] if isinstance(missing, list) else [],
+            }
+        )
+    return rows
 
 
 def _shown(text: str) -> str:
@@ -136,6 +158,7 @@ def context(run_dir: Path, loaded: Loaded | None = None) -> dict[str, Any]:
         "row_verdicts": sorted({r["verdict"] for r in rows}, key=tables.severity),
         "row_frameworks": sorted({r["framework"] for r in rows}),
         "env": _environment_rows(environment),
+        "census": _census_rows(environment),
     }
 
 
