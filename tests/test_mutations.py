@@ -148,7 +148,9 @@ def test_the_true_oracle_passes_every_shipped_case(shipped, tmp_path, monkeypatc
 @pytest.mark.parametrize("name", list(MUTANTS))
 def test_every_mutant_is_caught_by_some_case(name, shipped, tmp_path, monkeypatch):
     value, grad = MUTANTS[name]
-    monkeypatch.setitem(oracle.LOSSES, "cross_entropy", TRUE._replace(value=value, grad=grad))
+    monkeypatch.setitem(
+        oracle.LOSSES, "cross_entropy", TRUE._replace(value=value, grad=grad, outputs=None)
+    )
     frame = _run(shipped, tmp_path, monkeypatch)
     caught = frame[frame.verdict == "mismatch"]
     assert len(caught), f"no shipped case notices: {name}"
@@ -163,7 +165,7 @@ def test_a_one_ulp_difference_is_not_a_finding(shipped, tmp_path, monkeypatch):
     monkeypatch.setitem(
         oracle.LOSSES,
         "cross_entropy",
-        TRUE._replace(value=one_ulp(TRUE.value), grad=one_ulp(TRUE.grad)),
+        TRUE._replace(value=one_ulp(TRUE.value), grad=one_ulp(TRUE.grad), outputs=None),
     )
     frame = _run(shipped, tmp_path, monkeypatch)
     assert set(frame.verdict) == {"pass", "expected-error"}
