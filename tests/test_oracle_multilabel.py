@@ -16,10 +16,8 @@ from typing import Any
 import mpmath as mp
 import numpy as np
 import pytest
-from conftest import CASES
+from conftest import Judged, failing_ids, judged_cases
 
-from conformance import cases, runner
-from conformance.compare import compare
 from conformance.oracle import binary, multilabel, options
 from conformance.oracle.multilabel import (
     multilabel_soft_margin_loss as ml,
@@ -238,35 +236,12 @@ def test_option_table() -> None:
 
 
 @pytest.fixture(scope="module")
-def judged() -> list[tuple[cases.Case, np.ndarray, np.ndarray, runner.Expected]]:
-    out = []
-    for case in cases.load_paths([CASES / "multilabel_soft_margin.yaml"]):
-        x, target = case.arrays()
-        expected = runner.expected_for(case, x, target)
-        assert not expected.problem, expected.problem
-        out.append((case, x, target, expected))
-    return out
+def judged() -> list[Judged]:
+    return judged_cases("multilabel_soft_margin.yaml")
 
 
-def _caught(judged: Any, outputs: Callable[..., dict[str, np.ndarray]]) -> list[str]:
-    ids = []
-    for case, x, target, expected in judged:
-        assert expected.diagnoser is not None
-        got = outputs(x, target, **expected.diagnoser.params)
-        for name in runner.OUTPUTS:
-            with np.errstate(over="ignore", invalid="ignore"):
-                value = np.asarray(got[name]).astype(case.dtype)
-            ok = compare(
-                value,
-                expected.values[name],
-                expected.magnitudes[name],
-                dtype=case.dtype,
-                n_terms=expected.n_terms,
-                factor=case.tolerance_factor,
-            ).passed
-            if not ok:
-                ids.append(case.id)
-    return ids
+def _caught(judged: list[Judged], outputs: Callable[..., dict[str, np.ndarray]]) -> list[str]:
+    return failing_ids(judged, outputs)
 
 
 def _scaled(loss: float, grad: float) -> Callable[..., dict[str, np.ndarray]]:

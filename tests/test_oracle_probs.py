@@ -16,10 +16,9 @@ from typing import Any
 import mpmath as mp
 import numpy as np
 import pytest
-from conftest import CASES
+from conftest import Judged, failing_ids, judged_cases
 
-from conformance import cases, oracle, runner
-from conformance.compare import compare
+from conformance import oracle
 from conformance.oracle import options, probs
 from conformance.oracle.probs import (
     cross_entropy_on_probs as cep,
@@ -286,37 +285,12 @@ def test_option_table() -> None:
 
 
 @pytest.fixture(scope="module")
-def judged() -> list[tuple[cases.Case, np.ndarray, np.ndarray, runner.Expected]]:
-    out = []
-    for case in cases.load_paths([CASES / "cross_entropy_on_probs.yaml"]):
-        x, target = case.arrays()
-        expected = runner.expected_for(case, x, target)
-        assert not expected.problem, expected.problem
-        out.append((case, x, target, expected))
-    return out
+def judged() -> list[Judged]:
+    return judged_cases("cross_entropy_on_probs.yaml")
 
 
-def _caught(judged: Any, outputs: Callable[..., dict[str, np.ndarray]]) -> list[str]:
-    ids = []
-    for case, x, target, expected in judged:
-        assert expected.diagnoser is not None
-        try:
-            got = outputs(x, target, **expected.diagnoser.params)
-        except ValueError:
-            continue
-        for name in runner.OUTPUTS:
-            with np.errstate(over="ignore", invalid="ignore"):
-                value = np.asarray(got[name]).astype(case.dtype)
-            if not compare(
-                value,
-                expected.values[name],
-                expected.magnitudes[name],
-                dtype=case.dtype,
-                n_terms=expected.n_terms,
-                factor=case.tolerance_factor,
-            ).passed:
-                ids.append(case.id)
-    return ids
+def _caught(judged: list[Judged], outputs: Callable[..., dict[str, np.ndarray]]) -> list[str]:
+    return failing_ids(judged, outputs, skip_raising=True)
 
 
 def _with(**changes: Any) -> Callable[..., dict[str, np.ndarray]]:
