@@ -124,6 +124,12 @@ def test_typo_key_names_file_line_field_and_allowed(write_yaml):
         ),
         (("    loss: cross_entropy\n", ""), 2, "cases[0]", "'loss' is required"),
         (
+            ("ignore_share: 0.4", "ignore_share: 0.4, one_hot: true"),
+            5,
+            "cases[0].target.one_hot",
+            "only probs targets can be one-hot masks",
+        ),
+        (
             ("ignore_share: 0.4", "ignore_share: 1.4"),
             5,
             "cases[0].target.ignore_share",
