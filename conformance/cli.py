@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -148,7 +148,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     cen.add_argument("--all", action="store_true", help="also list the covered ones")
 
-    rep = sub.add_parser("report", help="re-render report.html from a run directory")
+    rep = sub.add_parser(
+        "report",
+        help="regenerate report.html, summary.json/.md, junit.xml, results.csv/.parquet "
+        "from a run directory's results.jsonl",
+    )
     rep.add_argument("run_dir", type=Path)
 
     fz = sub.add_parser(
@@ -304,16 +308,20 @@ def _write_outputs(
         str(ref): int(n) for ref, n in frame["ledger"].dropna().value_counts().sort_index().items()
     }
     summary["ledger_entries"] = len(known.entries)
-    steps: list[tuple[str, Callable[[], object]]] = [
-        (results.SUMMARY_FILE, lambda: results.write_summary(run_dir, summary)),
-        ("results.csv", lambda: report.write_csv(run_dir)),
-        ("report.html", lambda: report.render(run_dir)),
-    ]
-    for name, step in steps:
-        try:
-            step()
-        except OSError as exc:
-            problems.append(f"could not write {run_dir / name}: {exc.strerror or exc}")
+    try:
+        results.write_summary(run_dir, summary)
+    except OSError as exc:
+        problems.append(f"could not write {run_dir / results.SUMMARY_FILE}: {exc.strerror or exc}")
+        return summary, problems
+    # The findings, the report and the machine formats, all from the saved rows.
+    try:
+        written = report.write_all(run_dir)
+    except OSError as exc:
+        problems.append(f"cannot read {run_dir / results.RESULTS_FILE}: {exc.strerror or exc}")
+        return summary, problems
+    for name, outcome in written:
+        if isinstance(outcome, OSError):
+            problems.append(f"could not write {run_dir / name}: {outcome.strerror or outcome}")
     return summary, problems
 
 
@@ -475,7 +483,7 @@ def _census(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    """Rewrite report.html and results.csv from a run directory's saved files.
+    """Regenerate every derived file of a run directory from its saved rows (report.write_all).
 
     Lines of results.jsonl that cannot be read are skipped and named, here and in the report;
     a damaged summary.json costs only the environment. Exit 2 when results.jsonl cannot be
@@ -493,16 +501,11 @@ def _report(args: argparse.Namespace) -> int:
         return _usage(f"{exc.filename or source}: {results.os_problem(exc)}")
     notes: list[str] = []
     failures: list[str] = []
-    try:
-        print(f"report: {report.render(run_dir, loaded, notes)}")
-    except OSError as exc:  # a write error (disk full) names no file: name it here
-        failures.append(
-            f"{exc.filename or run_dir / report.REPORT_FILE}: {results.os_problem(exc)}"
-        )
-    try:
-        print(f"csv: {report.write_csv(run_dir, loaded)}")
-    except OSError as exc:
-        failures.append(f"{exc.filename or run_dir / report.CSV_FILE}: {results.os_problem(exc)}")
+    for name, outcome in report.write_all(run_dir, loaded, notes):
+        if isinstance(outcome, OSError):  # a write error (disk full) names no file: name it
+            failures.append(f"{outcome.filename or run_dir / name}: {results.os_problem(outcome)}")
+        else:
+            print(f"{name}: {outcome}")
     for note in notes:
         print(f"conformance: warning: {run_dir}: {note}", file=sys.stderr)
     if loaded.frame.empty and loaded.skipped:

@@ -115,6 +115,9 @@ class Comparison:
     # Normwise figures; not yet columns of the results table (see fields()).
     max_norm_err: float | None = None  # max|a - e| / norm_scale over finite elements
     norm_scale: float | None = None  # max magnitude over finite elements (|m|_inf)
+    # How many finite elements have error/bound in each bin of ERROR_HIST_EDGES (a bound of
+    # 1 is the tolerance): the report's error plot for outputs too large to store.
+    error_hist: list[int] | None = None
 
     def fields(self) -> dict[str, Any]:
         """The figures that are columns of the results table (``results.COLUMNS``)."""
@@ -128,6 +131,7 @@ class Comparison:
             "tolerance": self.tolerance,
             "max_norm_err": self.max_norm_err,
             "norm_scale": self.norm_scale,
+            "error_hist": self.error_hist,
             "worst_index": self.worst_index,
             "worst_expected": self.worst_expected,
             "worst_actual": self.worst_actual,
@@ -237,6 +241,20 @@ def _magnitude(magnitude: Any, e: np.ndarray) -> tuple[np.ndarray, str]:
 
 def _joined(parts: list[str]) -> str:
     return "; ".join(p for p in parts if p)
+
+
+# Bin edges of Comparison.error_hist, in units of the element's bound (1 = the tolerance):
+# bin i counts the elements with EDGES[i] < error/bound <= EDGES[i + 1] (the first also 0).
+ERROR_HIST_EDGES: tuple[float, ...] = (
+    0.0, 1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4, 1e5, math.inf,
+)  # fmt: skip
+
+
+def error_hist(ratio: np.ndarray) -> list[int]:
+    """Counts of ``ratio`` (error / bound, >= 0) in the bins of :data:`ERROR_HIST_EDGES`."""
+    inner = np.asarray(ERROR_HIST_EDGES[1:-1])
+    bins = np.searchsorted(inner, np.ravel(ratio), side="left")
+    return [int(n) for n in np.bincount(bins, minlength=len(ERROR_HIST_EDGES) - 1)]
 
 
 def compare(
@@ -393,6 +411,7 @@ def _measure(
         "worst_actual": float(a[worst]),
         "max_norm_err": norm_err,
         "norm_scale": scale,
+        "error_hist": error_hist(ratio[finite]),
     }
     if ratio[worst] <= 1.0:
         return "", figures

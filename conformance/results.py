@@ -114,6 +114,8 @@ COLUMNS: tuple[str, ...] = (
     "seconds",  # wall time of the call in the worker
     "repro",  # Python snippet reproducing the call
     "stderr_tail",  # for crashed/timeout rows: the tail of the worker's stderr
+    # list: elements per bin of error / bound (compare.ERROR_HIST_EDGES; 1 = the tolerance)
+    "error_hist",
 )
 
 
@@ -126,6 +128,7 @@ JSON_COLUMNS: tuple[str, ...] = (
     "worst_index",
     "expected",
     "actual",
+    "error_hist",
 )
 
 
@@ -295,7 +298,13 @@ CELL_TYPES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "params": ("an object", _is_object),
     **{
         column: ("an array", _is_array)
-        for column in ("input_shape", "shape_expected", "shape_actual", "worst_index")
+        for column in (
+            "input_shape",
+            "shape_expected",
+            "shape_actual",
+            "worst_index",
+            "error_hist",
+        )
     },
 }
 

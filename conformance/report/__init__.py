@@ -1,25 +1,46 @@
-"""The HTML report and CSV export of a run directory.
+"""The outputs of a run directory besides its rows: the HTML report, the findings, and the
+machine formats (CSV, Parquet, JUnit XML, Markdown summary).
 
-Both are built only from the files a run saved (``results.jsonl`` and, when present,
+All are built only from the files a run saved (``results.jsonl`` and, when present,
 ``summary.json``), never from live objects, so they can be regenerated at any time::
 
-    from conformance.report import render, write_csv
-    render(Path("reports/20250101-120000"))     # -> .../report.html (self-contained)
-    write_csv(Path("reports/20250101-120000"))  # -> .../results.csv
+    from conformance.report import write_all
+    write_all(Path("reports/20250101-120000"))  # report.html, results.csv, junit.xml, ...
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from conformance.report._html import REPORT_FILE, render
-from conformance.results import COLUMNS, JSON_COLUMNS, Loaded, load_rows
+from conformance.report import formats
+from conformance.report._html import REPORT_FILE, read_summary, render
+from conformance.report.findings import Finding, findings
+from conformance.results import (
+    COLUMNS,
+    JSON_COLUMNS,
+    SUMMARY_FILE,
+    Loaded,
+    load_rows,
+    summarize,
+    write_summary,
+)
 
 CSV_FILE = "results.csv"
 
-__all__ = ["CSV_FILE", "JSON_COLUMNS", "REPORT_FILE", "render", "write_csv"]
+__all__ = [
+    "CSV_FILE",
+    "JSON_COLUMNS",
+    "REPORT_FILE",
+    "Finding",
+    "findings",
+    "render",
+    "summary_with_findings",
+    "write_all",
+    "write_csv",
+]
 
 
 def _json_text(value: Any) -> Any:
@@ -43,5 +64,63 @@ def write_csv(run_dir: Path, loaded: Loaded | None = None) -> Path:
         frame[column] = frame[column].astype(object).map(_json_text)
     text = frame.to_csv(index=False, columns=list(COLUMNS), lineterminator="\n")
     path = Path(run_dir) / CSV_FILE
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+def summary_with_findings(summary: Mapping[str, Any], found: list[Finding]) -> dict[str, Any]:
+    """``summary`` with its ``findings`` list (each without its row numbers)."""
+    out = dict(summary)
+    out["findings"] = [
+        {k: v for k, v in f.as_json().items() if k not in ("example",)} for f in found
+    ]
+    return out
+
+
+def write_all(
+    run_dir: Path, loaded: Loaded | None = None, notes: list[str] | None = None
+) -> list[tuple[str, Path | OSError]]:
+    """Regenerate every derived file of ``run_dir`` from its rows: ``summary.json`` (counts
+    and findings; the environment, ledger facts and anything else it holds are kept; a
+    damaged one is left alone), ``report.html``, ``results.csv``, ``results.parquet``,
+    ``junit.xml`` and ``summary.md``. One that cannot be written does not stop the others:
+    each is returned with its path or the ``OSError`` that stopped it. ``notes`` gets the
+    report's notes (lines skipped, summary damaged).
+    """
+    run_dir = Path(run_dir)
+    loaded = load_rows(run_dir) if loaded is None else loaded
+    frame = loaded.frame
+    saved, environment, _ = read_summary(run_dir)
+    found = findings(frame, environment)
+    summary = summarize(frame, environment)
+    damaged = saved is None and (run_dir / SUMMARY_FILE).exists()
+    written: list[tuple[str, Path | OSError]] = []
+
+    def step(name: str, make: Callable[[], Path]) -> None:
+        try:
+            written.append((name, make()))
+        except OSError as exc:
+            written.append((name, exc))
+
+    if not damaged:
+        merged = {**(saved or {}), **summary_with_findings(summary, found)}
+        step(SUMMARY_FILE, lambda: write_summary(run_dir, merged))
+    step(REPORT_FILE, lambda: render(run_dir, loaded, notes))
+    step(CSV_FILE, lambda: write_csv(run_dir, loaded))
+    step(formats.PARQUET_FILE, lambda: formats.write_parquet(frame, run_dir / formats.PARQUET_FILE))
+    step(
+        formats.JUNIT_FILE,
+        lambda: _write_text(run_dir / formats.JUNIT_FILE, formats.junit(frame, run_dir.name)),
+    )
+    step(
+        formats.MARKDOWN_FILE,
+        lambda: _write_text(
+            run_dir / formats.MARKDOWN_FILE, formats.markdown(summary, found, str(run_dir))
+        ),
+    )
+    return written
+
+
+def _write_text(path: Path, text: str) -> Path:
     path.write_bytes(text.encode("utf-8"))
     return path

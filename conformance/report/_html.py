@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import shlex
 from collections.abc import Mapping
 from importlib import resources
@@ -9,8 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import numpy as np
+import pandas as pd
 
+from conformance.compare import ERROR_HIST_EDGES
 from conformance.report import _tables as tables
+from conformance.report.findings import DIFFERING, Finding, findings
 from conformance.results import (
     FAILING,
     RESULTS_FILE,
@@ -109,6 +115,103 @@ def _census_rows(environment: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+# The rows explorer's table columns (strings dictionary-encoded, numbers as they are) and the
+# detail fields, which only differing rows carry in full (a passing row shows its call).
+_TABLE = ("case_id", "loss", "framework", "api", "device", "dtype", "mode", "output", "verdict")
+_NUMBERS = ("max_ulp", "max_rel_err", "max_abs_err", "tolerance", "seconds")
+_DETAIL = (
+    "file", "line", "device_name", "dtype_actual", "explanation", "ledger", "params",
+    "input_shape", "shape_expected", "shape_actual", "worst_index", "worst_expected",
+    "worst_actual", "expected", "actual", "error_hist", "stderr_tail", "repro",
+)  # fmt: skip
+_REASON_CHARS = 400
+
+
+def _cell(value: Any) -> Any:
+    """A JSON-safe cell: missing is null, NaN/Inf stay the writer's strings."""
+    if tables.is_missing(value):
+        return None
+    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    return value
+
+
+def _short(value: Any) -> Any:
+    return float(f"{value:.6g}") if isinstance(value, float) else value
+
+
+def rows_data(frame: pd.DataFrame, found: list[Finding]) -> str:
+    """The rows for the explorer as compact JSON text, safe inside a <script> element.
+
+    Column-wise: each string column is a list of distinct values plus one index per row
+    (pandas.factorize), so 100 000 rows of a few hundred APIs and cases stay a few MB.
+    """
+    data: dict[str, Any] = {"n": len(frame), "dict": {}, "codes": {}, "num": {}, "detail": {}}
+    for column in (*_TABLE, "call", "reason"):
+        values = frame[column].map(lambda v: "" if tables.is_missing(v) else str(v))
+        if column == "reason":
+            values = values.str.slice(0, _REASON_CHARS)
+        codes, uniques = pd.factorize(values, sort=False)
+        data["dict"][column] = [str(u) for u in uniques]
+        data["codes"][column] = codes.tolist()
+    for column in _NUMBERS:  # 6 significant digits: the table shows 4
+        data["num"][column] = [_short(_cell(v)) for v in frame[column]]
+    positions = {label: i for i, label in enumerate(frame.index)}
+    member: dict[int, list[int]] = {}
+    for k, f in enumerate(found):
+        for label in f.rows:
+            member.setdefault(positions[label], []).append(k)
+    data["findings"] = {str(i): ks for i, ks in member.items()}
+    data["finding_ids"] = [f.id for f in found]
+    # Texts shared by rows (the loss and grad rows of one call share their repro) are
+    # stored once in data["texts"]; a detail holds their index.
+    texts: dict[str, int] = {}
+    differing = frame["verdict"].isin(DIFFERING)
+    for i, record in zip(
+        np.flatnonzero(differing.to_numpy()),
+        frame.loc[differing, [*_DETAIL, "reason"]].to_dict("records"),
+        strict=True,
+    ):
+        detail = {k: _cell(v) for k, v in record.items() if not tables.is_missing(v)}
+        for key in ("repro", "reason", "stderr_tail"):
+            if key in detail:
+                detail[key] = texts.setdefault(str(detail[key]), len(texts))
+        data["detail"][str(int(i))] = detail
+    data["texts"] = list(texts)
+    text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    # "</" would end the <script> element; "<!--" could open a comment state.
+    return text.replace("</", "<\\/").replace("<!--", "<\\u0021--")
+
+
+def _finding_view(f: Finding) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "verdict": f.verdict,
+        "css": tables.css_class(f.verdict),
+        "framework": f.framework,
+        "loss": f.loss,
+        "statement": f.statement,
+        "key": f.key,
+        "apis": f.apis,
+        "version": f.version or tables.MISSING,
+        "rows": len(f.rows),
+        "cases": len(f.cases),
+        "case_list": ", ".join(f.cases[:12]) + (" …" if len(f.cases) > 12 else ""),
+        "dtypes": ", ".join(f.dtypes),
+        "modes": ", ".join(f.modes),
+        "devices": ", ".join(f.devices),
+        "outputs": ", ".join(f.outputs),
+        "max_ulp": tables.fmt(f.max_ulp),
+        "max_rel_err": tables.fmt(f.max_rel_err),
+        "links": f.links,
+        "call": f.call,
+        "repro": f.repro,
+        "failing": f.failing,
+    }
+
+
 def _shown(text: str) -> str:
     """A path for display: undecodable bytes of a file name become visible escapes."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
@@ -138,7 +241,7 @@ def context(run_dir: Path, loaded: Loaded | None = None) -> dict[str, Any]:
         )
     verdicts, api_rows = tables.api_summary(frame)
     heat_columns, heat_rows = tables.heatmap(frame)
-    rows = tables.all_rows(frame)
+    found = findings(frame, environment)
     return {
         "title": f"Loss conformance report — {_shown(run_dir.resolve().name)}",
         "run_dir": _shown(str(run_dir)),
@@ -153,10 +256,23 @@ def context(run_dir: Path, loaded: Loaded | None = None) -> dict[str, Any]:
         "api_rows": api_rows,
         "heat_columns": heat_columns,
         "heat_rows": heat_rows,
-        "discrepancies": tables.discrepancies(frame),
-        "all_rows": rows,
-        "row_verdicts": sorted({r["verdict"] for r in rows}, key=tables.severity),
-        "row_frameworks": sorted({r["framework"] for r in rows}),
+        "severity_order": list(tables.SEVERITY),
+        "hist_edges": [f"{e:g}" for e in ERROR_HIST_EDGES],
+        "findings": [_finding_view(f) for f in found],
+        "failing_findings": sum(f.failing for f in found),
+        "rows_data": rows_data(frame, found),
+        "filters": {
+            column: sorted({tables.fmt(v) for v in frame[column]}, key=key)
+            for column, key in (
+                ("framework", str),
+                ("loss", str),
+                ("verdict", tables.severity),
+                ("dtype", str),
+                ("mode", str),
+                ("device", str),
+                ("output", str),
+            )
+        },
         "env": _environment_rows(environment),
         "census": _census_rows(environment),
     }

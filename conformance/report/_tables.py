@@ -14,18 +14,15 @@ from typing import Any
 
 import pandas as pd
 
-from conformance.results import COLUMNS, FAILING, JSON_COLUMNS, Verdict
+from conformance.results import FAILING, Verdict
 
 MISSING = "—"
 
 # One severity scale, best to worst (the Verdict enum's order), used for the heatmap's "worst
-# verdict" and for ordering the discrepancies (crashed, timeout, error, no-error, mismatch).
+# verdict" and for ranking findings (crashed, timeout, error, no-error, mismatch first).
 SEVERITY: tuple[str, ...] = tuple(v.value for v in Verdict)
 FAILING_VALUES = frozenset(v.value for v in FAILING)
 GOOD_VALUES = frozenset({Verdict.PASS.value, Verdict.EXPECTED_ERROR.value})
-# Rows that differ from canonical without failing: listed with the discrepancies, because
-# a team porting code needs them as much as the failures.
-EXPLAINED_VALUES = frozenset({Verdict.SEMANTIC_DIFFERENCE.value, Verdict.KNOWN.value})
 
 _SPECIAL = {"NaN": math.inf, "Infinity": math.inf, "-Infinity": -math.inf}
 
@@ -157,41 +154,6 @@ def heatmap(frame: pd.DataFrame) -> tuple[list[dict[str, str]], list[dict[str, A
             )
         rows.append({"loss": str(loss), "cells": cells})
     return columns, rows
-
-
-def _display(row: Mapping[str, Any]) -> dict[str, Any]:
-    """One results row as display strings, plus the raw verdict for classes and filters."""
-    styles = {"line": "int", "worst_expected": "repr", "worst_actual": "repr"}
-    shown: dict[str, Any] = {}
-    for column in COLUMNS:
-        style = "json" if column in JSON_COLUMNS else styles.get(column, "g")
-        shown[column] = fmt(row.get(column), style)
-    verdict = row.get("verdict")
-    shown["css"] = css_class(verdict)
-    shown["failing"] = verdict in FAILING_VALUES
-    shown["where"] = MISSING if shown["file"] == MISSING else f"{shown['file']}:{shown['line']}"
-    for column in ("expected", "actual", "stderr_tail", "repro"):
-        shown[f"has_{column}"] = not is_missing(row.get(column))
-    return shown
-
-
-def discrepancies(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Every row that differs from canonical (failing, known, semantic-difference), worst
-    first: severity, then max ULP, then max relative error."""
-    keyed = _keys(frame)
-    failing = keyed[keyed["verdict"].isin(FAILING_VALUES | EXPLAINED_VALUES)]
-    ordered = failing.sort_values(
-        ["_sev", "_ulp", "_rel", "case_id", "api", "dtype", "output"],
-        ascending=[False, False, False, True, True, True, True],
-        na_position="last",
-        kind="stable",
-    )
-    return [_display(row) for row in ordered[list(COLUMNS)].to_dict("records")]
-
-
-def all_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Every row in file order, as display strings."""
-    return [_display(row) for row in frame[list(COLUMNS)].to_dict("records")]
 
 
 def verdict_counts(summary: Mapping[str, Any]) -> list[tuple[str, int, str]]:
