@@ -155,6 +155,49 @@ def _parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("run_dir", type=Path)
 
+    mig = sub.add_parser(
+        "migrate",
+        help="porting advice: for every entry of framework A, the entries of B that compute "
+        "the same loss and, per case group, whether B agrees, differs (how and why) or cannot",
+    )
+    mig.add_argument("--from", dest="source", required=True, metavar="A",
+                     help="torch, tensorflow (keras), jax (optax) or paddle")  # fmt: skip
+    mig.add_argument("--to", dest="target", required=True, metavar="B", help="as --from")
+    mig.add_argument(
+        "run_dir",
+        nargs="?",
+        type=Path,
+        help="a run holding both frameworks' eager rows (default: run A and B now, eager "
+        "mode, into reports/migrate-<A>-<B>/<UTC timestamp>)",
+    )
+    mig.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="where migrate-A-to-B.md/.html go (default: the run directory)",
+    )
+    mig.add_argument(
+        "--cases", nargs="+", default=["cases"], metavar="PATH",
+        help="case files or directories for the run made without RUN_DIR (default: cases)",
+    )  # fmt: skip
+
+    dif = sub.add_parser(
+        "diff",
+        help="compare two runs (an upgrade, or CPU against GPU): regressions, fixes, changed "
+        "error figures, rows in one run only, environment changes; exit 1 on a regression",
+    )
+    dif.add_argument("old", type=Path, metavar="OLD")
+    dif.add_argument("new", type=Path, metavar="NEW")
+    dif.add_argument(
+        "--threshold",
+        type=float,
+        default=2.0,
+        help="a max ULP or max relative error that changed by more than this factor is "
+        "listed as changed (default 2)",
+    )
+    dif.add_argument("--md", type=Path, default=None, help="also write the Markdown here")
+    dif.add_argument("--html", type=Path, default=None, help="also write an HTML page here")
+
     fz = sub.add_parser(
         "fuzz",
         help="search random valid cases for failures no profile or ledger entry explains",
@@ -515,6 +558,71 @@ def _report(args: argparse.Namespace) -> int:
     return EXIT_USAGE if failures else EXIT_OK
 
 
+def _migrate(args: argparse.Namespace) -> int:
+    """Write migrate-A-to-B.md and .html (report/migrate.py); run A and B first without a
+    run directory. Exit 0, or 2 for bad usage or a run directory that cannot be read."""
+    from conformance.report import migrate
+
+    source = migrate.canonical_framework(args.source)
+    target = migrate.canonical_framework(args.target)
+    for given, name in ((args.source, source), (args.target, target)):
+        if name is None:
+            return _usage(f"unknown framework {given!r} (allowed: {', '.join(migrate.ALIASES)})")
+    assert source is not None and target is not None
+    if source == target:
+        return _usage(f"--from and --to name the same framework ({source})")
+    run_dir: Path | None = args.run_dir
+    if run_dir is None:
+        run_dir = runner.timestamp_dir(Path("reports") / f"migrate-{source}-{target}")
+        code = main(["run", "--framework", f"{source},{target}", "--mode", "eager",
+                     "--out", str(run_dir), "--no-progress", "--cases", *args.cases])  # fmt: skip
+        if code not in (EXIT_OK, EXIT_FAILING):
+            return code
+    try:
+        loaded = results.load_rows(run_dir)
+    except FileNotFoundError:
+        return _usage(f"{run_dir} has no {results.RESULTS_FILE}")
+    except OSError as exc:
+        return _usage(f"{exc.filename or run_dir}: {results.os_problem(exc)}")
+    advice = migrate.migrate(loaded.frame, source, target, run_dir=str(run_dir))
+    out: Path = args.out or run_dir
+    stem = f"migrate-{source}-to-{target}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        md = out / f"{stem}.md"
+        md.write_text(migrate.markdown(advice), encoding="utf-8")
+        page = out / f"{stem}.html"
+        page.write_text(migrate.html(advice), encoding="utf-8")
+    except OSError as exc:
+        return _usage(f"{exc.filename or out}: {results.os_problem(exc)}")
+    for note in advice.notes:
+        print(f"conformance: warning: {note}", file=sys.stderr)
+    counts = advice.counts()
+    print(
+        f"{migrate.LABELS[source]} -> {migrate.LABELS[target]}: {len(advice.entries)} entries; "
+        f"case groups with the best entry: {counts['agrees']} agree, {counts['differs']} "
+        f"differ, {counts['cannot']} cannot, {counts['not run']} not run"
+    )
+    print(f"markdown: {md}\nhtml: {page}")
+    return EXIT_OK
+
+
+def _diff(args: argparse.Namespace) -> int:
+    """Compare two run directories (report/diff.py): exit 1 on a regression, 2 on bad input."""
+    from conformance.report import diff
+
+    if not (args.threshold > 1.0 and math.isfinite(args.threshold)):
+        return _usage(f"--threshold must be a finite factor > 1, not {args.threshold}")
+    try:
+        return diff.run_diff(
+            args.old, args.new, threshold=args.threshold, md=args.md, html_out=args.html
+        )
+    except diff.DiffInputError as exc:
+        return _usage(str(exc))
+    except OSError as exc:
+        return _usage(f"{exc.filename or args.md or args.html}: {results.os_problem(exc)}")
+
+
 def _fuzz(args: argparse.Namespace) -> int:
     """Search for unexplained failures (conformance/fuzz.py); 1 when one was saved."""
     try:
@@ -568,6 +676,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report": _report,
         "fuzz": _fuzz,
         "census": _census,
+        "migrate": _migrate,
+        "diff": _diff,
     }
     try:
         return handler[args.command](args)
