@@ -107,7 +107,8 @@ def test_run_exit_codes_and_outputs(tmp_path, fake_framework, capsys):
     assert code == 1
     printed = capsys.readouterr().out
     assert printed.strip().endswith(f"report: {out / 'report.html'}")
-    for name in ("results.jsonl", "results.csv", "summary.json", "report.html"):
+    for name in ("results.jsonl", "results.csv", "summary.json", "report.html", "junit.xml",
+                 "summary.md", "results.parquet"):  # fmt: skip
         assert (out / name).is_file(), name
     summary = results.load(out)
     assert set(summary.verdict) == {"pass", "error"}

@@ -15,7 +15,7 @@ from conformance.report import JSON_COLUMNS, render, write_csv
 from conformance.results import COLUMNS, FAILING, ResultWriter, Verdict, summarize, write_summary
 
 XSS = "<script>alert(1)</script>"
-SECTIONS = ("overview", "by-api", "coverage", "census", "discrepancies", "rows", "environment")
+SECTIONS = ("overview", "findings", "coverage", "by-api", "rows", "census", "environment")
 ENVIRONMENT = {
     "python": "3.11.9",
     "numpy": "2.4.6",
@@ -118,44 +118,60 @@ ROWS: list[dict[str, Any]] = [
 
 
 class Page(HTMLParser):
-    """Collects the ids, the discrepancy entries, the table rows and external references."""
+    """Collects the ids, the finding cards, the rows data and external references."""
 
     def __init__(self) -> None:
         super().__init__()
         self.ids: set[str] = set()
-        self.discrepancies: list[dict[str, str | None]] = []
-        self.rows: list[dict[str, str | None]] = []
+        self.findings: list[dict[str, str | None]] = []
         self.heat_cells: list[str] = []
-        self.refs: list[str] = []
+        self.refs: list[tuple[str, str, str]] = []  # tag, attribute, value
         self.scripts = 0
         self.text: list[str] = []
-        self._in_all_rows = False
+        self.data: dict[str, Any] | None = None
+        self._in_data = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
         if a.get("id"):
             self.ids.add(str(a["id"]))
-        if a.get("id") == "all-rows":
-            self._in_all_rows = True
         classes = (a.get("class") or "").split()
-        if tag == "details" and "disc" in classes:
-            self.discrepancies.append(a)
-        if tag == "tr" and self._in_all_rows and "data-verdict" in a:
-            self.rows.append(a)
+        if tag == "details" and "finding" in classes:
+            self.findings.append(a)
         if tag == "td" and "data-verdict" in a:
             self.heat_cells.append(a["data-verdict"] or "")
         if tag == "script":
             self.scripts += 1
+            self._in_data = a.get("id") == "rows-data"
         for key in ("src", "href", "action"):
             if a.get(key):
-                self.refs.append(str(a[key]))
+                self.refs.append((tag, key, str(a[key])))
 
     def handle_endtag(self, tag: str) -> None:
-        if tag == "table":
-            self._in_all_rows = False
+        if tag == "script":
+            self._in_data = False
 
     def handle_data(self, data: str) -> None:
-        self.text.append(data)
+        if self._in_data:
+            self.data = json.loads(data)
+        else:
+            self.text.append(data)
+
+    def column(self, name: str) -> list[Any]:
+        """One column of the rows explorer's data, decoded, in row order."""
+        assert self.data is not None
+        if name in self.data["num"]:
+            return list(self.data["num"][name])
+        values = self.data["dict"][name]
+        return [values[code] for code in self.data["codes"][name]]
+
+    def detail(self, row: int) -> dict[str, Any]:
+        assert self.data is not None
+        out = dict(self.data["detail"][str(row)])
+        for key in ("repro", "reason", "stderr_tail"):
+            if key in out:
+                out[key] = self.data["texts"][out[key]]
+        return out
 
 
 def _write_run(run_dir: Path, rows: list[dict[str, Any]], summary: bool = True) -> Path:
@@ -189,51 +205,64 @@ def test_sections_and_counts(rendered: tuple[str, Page]) -> None:
     body = " ".join(" ".join(page.text).split())
     assert "8 rows, 4 failing." in body
     assert "mismatch: 2" in body and "crashed: 1" in body and "timeout: 0" in body
-    # The full table has every row, tagged for the filter.
-    assert [r["data-verdict"] for r in page.rows] == [r["verdict"] for r in ROWS]
-    assert [r["data-framework"] for r in page.rows] == [r["framework"] for r in ROWS]
+    # The rows explorer's data holds every row, in file order.
+    assert [v for v in page.column("verdict")] == [r["verdict"] for r in ROWS]
+    assert page.column("framework") == [r["framework"] for r in ROWS]
+    assert page.column("case_id") == [r["case_id"] for r in ROWS]
 
 
-def test_discrepancies_every_failing_row_worst_first(rendered: tuple[str, Page]) -> None:
+def test_findings_worst_first(rendered: tuple[str, Page]) -> None:
     _, page = rendered
-    failing = [r for r in ROWS if Verdict(r["verdict"]) in FAILING]
-    assert len(page.discrepancies) == len(failing) == 4
-    # crashed, then error, then the two mismatches: NaN-pattern (max ULP NaN) before 250 ULP.
-    assert [d["data-verdict"] for d in page.discrepancies] == [
-        "crashed",
-        "error",
-        "mismatch",
-        "mismatch",
-    ]
-    assert [d["data-ulp"] for d in page.discrepancies][2:] == ["NaN", "250"]
+    # One finding per failing row here (each its own framework/loss/verdict/explanation);
+    # crashed, then error, then the two mismatches: the NaN pattern (max ULP NaN ranks as
+    # infinitely bad) before 250 ULP.
+    verdicts = [f["data-verdict"] for f in page.findings]
+    assert verdicts == ["crashed", "error", "mismatch", "mismatch"]
+    assert [f["data-framework"] for f in page.findings][2:] == ["torch", "optax"]
+    # Every differing row belongs to a finding, and names it.
+    assert page.data is not None
+    ids = page.data["finding_ids"]
+    assert ids == [f["id"] for f in page.findings]
+    differing = [i for i, r in enumerate(ROWS) if Verdict(r["verdict"]) in FAILING]
+    assert sorted(int(k) for k in page.data["findings"]) == differing
 
 
-def test_discrepancy_details(rendered: tuple[str, Page]) -> None:
-    text, page = rendered
+def test_finding_and_row_details(rendered: tuple[str, Page]) -> None:
+    _, page = rendered
     joined = "".join(page.text)
-    assert "NaN pattern differs: expected finite at [1], got NaN" in joined
-    assert "Fatal Python error: Segmentation fault" in joined  # stderr_tail
-    assert "cases/ce.yaml:12" in joined  # file:line
-    assert "expected 0.6931471805599453, actual NaN" in joined  # worst element
-    assert "[0.1, &#34;NaN&#34;]" in text  # small actual array, the NaN value as stored
-    assert "import torch\ntorch.nn.functional.nll_loss(x, y)" in joined  # repro kept verbatim
+    assert "torch.nn.functional.nll_loss(input, target)" in joined  # the finding's call
+    assert "import torch\ntorch.nn.functional.nll_loss(x, y)" in joined  # repro, verbatim
+    assert "raises where a value is expected" in joined  # the error finding's statement
+    crashed = page.detail(4)
+    assert crashed["stderr_tail"].startswith("Fatal Python error: Segmentation fault")
+    assert crashed["file"] == "cases/ce.yaml" and crashed["line"] == 12
+    nan_row = page.detail(1)
+    assert nan_row["reason"] == "NaN pattern differs: expected finite at [1], got NaN"
+    assert nan_row["worst_expected"] == 0.6931471805599453 and nan_row["worst_actual"] == "NaN"
+    assert nan_row["actual"] == [0.1, "NaN"]  # a small array, the NaN value as stored
 
 
 def test_escaping(rendered: tuple[str, Page]) -> None:
     text, page = rendered
-    # Only the report's own script tag exists; the case's one is escaped everywhere.
-    assert text.count("<script") == 1 and page.scripts == 1
-    assert "alert(1)" not in text.split("<script>")[1].split("</script>")[0]
+    # Only the report's own two script elements (the rows data, the explorer) exist; the
+    # case's markup is escaped everywhere, and "<" never appears raw in the JSON data.
+    assert text.count("<script") == 2 and page.scripts == 2
+    assert XSS not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
-    assert XSS in "".join(page.text)  # and it reads back as the original text
-    assert "bad &lt;script&gt;alert(1)&lt;/script&gt; value &amp; more" in text
+    blob = text.split('id="rows-data">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in blob
+    assert XSS in page.column("case_id")[7]  # and it reads back as the original text
+    # the error finding's key: the reason with its numbers masked, escaped
+    assert "bad &lt;script&gt;alert(N)&lt;/script&gt; value &amp; more" in text
 
 
 def test_self_contained(rendered: tuple[str, Page]) -> None:
     text, page = rendered
-    for needle in ('src="http', "src='http", 'href="http', "href='http", "@import", "url("):
+    for needle in ('src="http', "src='http", "@import", "url("):
         assert needle not in text
-    assert all(ref.startswith("#") for ref in page.refs), page.refs
+    # Nothing is loaded from elsewhere: no src at all, and links are in-page or upstream
+    # references a reader may follow.
+    assert all(attr == "href" and tag == "a" for tag, attr, _ in page.refs), page.refs
     assert "<style>" in text
 
 
@@ -277,9 +306,8 @@ def test_nan_cell_versus_nan_value(tmp_path: Path) -> None:
         _row("a-y", "torch.a", Verdict.PASS),  # max_ulp missing
     ]
     _, page = _parse(render(_write_run(tmp_path, rows)))
-    assert page.discrepancies[0]["data-ulp"] == "NaN"
-    cells = page.text
-    assert "NaN" in cells and "—" in cells
+    assert page.column("max_ulp") == ["NaN", None]
+    assert page.column("max_rel_err") == [0.5, None]
 
 
 def test_empty_run(tmp_path: Path) -> None:
@@ -287,7 +315,7 @@ def test_empty_run(tmp_path: Path) -> None:
     text, page = _parse(render(tmp_path))
     assert "empty" in page.ids
     assert "0 rows, 0 failing." in " ".join(" ".join(page.text).split())
-    assert page.discrepancies == [] and page.rows == []
+    assert page.findings == [] and page.data is None
     assert "No environment recorded." in text  # and no summary.json was needed
 
 
@@ -295,7 +323,7 @@ def test_missing_summary(tmp_path: Path) -> None:
     _write_run(tmp_path, ROWS, summary=False)
     text, page = _parse(render(tmp_path))
     assert "No summary.json" in text
-    assert len(page.discrepancies) == 4
+    assert len(page.findings) == 4
     assert not (tmp_path / "summary.json").exists()
 
 
@@ -305,7 +333,7 @@ def test_summary_disagreeing_with_results(tmp_path: Path) -> None:
         writer.write([_row("late", "torch.b", Verdict.TIMEOUT)])
     text, page = _parse(render(tmp_path))
     assert "records 8 rows but results.jsonl has 9" in text
-    assert [d["data-verdict"] for d in page.discrepancies][:2] == ["crashed", "timeout"]
+    assert [f["data-verdict"] for f in page.findings][:2] == ["crashed", "timeout"]
 
 
 def test_csv_round_trip(tmp_path: Path) -> None:

@@ -90,7 +90,7 @@ def test_cut_off_last_line_is_named_and_the_rest_reported(
     notice = "1 line of results.jsonl could not be read: line 8: cut off"
     assert notice in err and notice in _html(run)
     assert "7 rows, 3 failing." in _text(run)
-    assert "report: " in out and _csv_rows(run) == 7
+    assert "report.html: " in out and _csv_rows(run) == 7
 
 
 @pytest.mark.parametrize(
@@ -167,8 +167,12 @@ def test_cells_that_are_odd_but_readable_keep_their_row(
     assert code == 0 and "could not be read" not in err
     html = _html(run)
     assert "13 rows, 4 failing." in _text(run)
-    assert 'class="v-unknown">exploded<' in html
-    assert "bad name \\udcff" in html  # the lone surrogate shown as an escape, not a crash
+    # the unknown verdict can be filtered on, and is a finding of its own (ranked worst)
+    assert '<option value="exploded">exploded</option>' in html
+    assert '<details class="finding v-unknown"' in html
+    blob = html.split('id="rows-data">', 1)[1].split("</script>", 1)[0]
+    reasons = json.loads(blob)["dict"]["reason"]
+    assert "bad name \\udcff" in reasons  # the lone surrogate shown as an escape, no crash
     assert _csv_rows(run) == 13
 
 
@@ -297,7 +301,7 @@ def test_report_html_is_a_directory(capsys: pytest.CaptureFixture[str], run: Pat
     code, out, err = _report(capsys, run)
     assert code == 2
     assert err == f"conformance: error: {run / 'report.html'}: is a directory\n"
-    assert f"csv: {run / 'results.csv'}" in out and _csv_rows(run) == 8  # the CSV still is
+    assert f"results.csv: {run / 'results.csv'}" in out and _csv_rows(run) == 8  # still is
 
 
 def test_results_csv_is_a_directory(capsys: pytest.CaptureFixture[str], run: Path) -> None:
@@ -305,7 +309,7 @@ def test_results_csv_is_a_directory(capsys: pytest.CaptureFixture[str], run: Pat
     code, out, err = _report(capsys, run)
     assert code == 2
     assert err == f"conformance: error: {run / 'results.csv'}: is a directory\n"
-    assert f"report: {run / 'report.html'}" in out
+    assert f"report.html: {run / 'report.html'}" in out
 
 
 @pytest.fixture
@@ -320,9 +324,12 @@ def test_read_only_run_dir(capsys: pytest.CaptureFixture[str], read_only: Path) 
     code, _, err = _report(capsys, read_only)
     assert code == 2
     assert err.splitlines() == [
-        f"conformance: error: {read_only / 'report.html'}: permission denied",
-        f"conformance: error: {read_only / 'results.csv'}: permission denied",
-    ]
+        f"conformance: error: {read_only / name}: permission denied"
+        for name in (
+            "summary.json", "report.html", "results.csv", "results.parquet", "junit.xml",
+            "summary.md",
+        )
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -347,9 +354,10 @@ def test_unwritable_outputs_are_named(
     monkeypatch.setattr(Path, "write_bytes", refuse)
     code, _, err = _report(capsys, run)
     assert code == 2
+    # every output written with Path.write_bytes (summary.json is written as text)
     assert err.splitlines() == [
-        f"conformance: error: {run / 'report.html'}: {message}",
-        f"conformance: error: {run / 'results.csv'}: {message}",
+        f"conformance: error: {run / name}: {message}"
+        for name in ("report.html", "results.csv", "results.parquet", "junit.xml", "summary.md")
     ]
 
 
@@ -359,7 +367,13 @@ def test_report_regenerates_the_csv_from_usable_rows(
     _insert(run, 3, b"garbage")
     code, out, _ = _report(capsys, run)
     assert code == 0
-    assert out.splitlines() == [f"report: {run / 'report.html'}", f"csv: {run / 'results.csv'}"]
+    assert out.splitlines() == [
+        f"{name}: {run / name}"
+        for name in (
+            "summary.json", "report.html", "results.csv", "results.parquet", "junit.xml",
+            "summary.md",
+        )
+    ]  # fmt: skip
     assert _csv_rows(run) == 8
 
 

@@ -82,18 +82,20 @@ def write_all(
 ) -> list[tuple[str, Path | OSError]]:
     """Regenerate every derived file of ``run_dir`` from its rows: ``summary.json`` (counts
     and findings; the environment, ledger facts and anything else it holds are kept; a
-    damaged one is left alone), ``report.html``, ``results.csv``, ``results.parquet``,
-    ``junit.xml`` and ``summary.md``. One that cannot be written does not stop the others:
-    each is returned with its path or the ``OSError`` that stopped it. ``notes`` gets the
-    report's notes (lines skipped, summary damaged).
+    damaged one, or one without a usable environment, is left alone), ``report.html``,
+    ``results.csv``, ``results.parquet``, ``junit.xml`` and ``summary.md``. One that cannot
+    be written does not stop the others: each is returned with its path or the ``OSError``
+    that stopped it. ``notes`` gets the report's notes (lines skipped, summary damaged).
     """
     run_dir = Path(run_dir)
     loaded = load_rows(run_dir) if loaded is None else loaded
     frame = loaded.frame
-    saved, environment, _ = read_summary(run_dir)
+    saved, environment, problems = read_summary(run_dir)
     found = findings(frame, environment)
     summary = summarize(frame, environment)
-    damaged = saved is None and (run_dir / SUMMARY_FILE).exists()
+    # A summary that is there but damaged (or without a usable environment) stays as it is:
+    # the environment of a run cannot be rebuilt from its rows.
+    damaged = bool(problems) and (run_dir / SUMMARY_FILE).exists()
     written: list[tuple[str, Path | OSError]] = []
 
     def step(name: str, make: Callable[[], Path]) -> None:

@@ -16,7 +16,8 @@ import pandas as pd
 
 from conformance.compare import ERROR_HIST_EDGES
 from conformance.report import _tables as tables
-from conformance.report.findings import DIFFERING, Finding, findings
+from conformance.report import findings as findings_
+from conformance.report.findings import Finding, findings
 from conformance.results import (
     FAILING,
     RESULTS_FILE,
@@ -168,7 +169,7 @@ def rows_data(frame: pd.DataFrame, found: list[Finding]) -> str:
     # Texts shared by rows (the loss and grad rows of one call share their repro) are
     # stored once in data["texts"]; a detail holds their index.
     texts: dict[str, int] = {}
-    differing = frame["verdict"].isin(DIFFERING)
+    differing = findings_.differing(frame["verdict"])
     for i, record in zip(
         np.flatnonzero(differing.to_numpy()),
         frame.loc[differing, [*_DETAIL, "reason"]].to_dict("records"),
@@ -181,8 +182,9 @@ def rows_data(frame: pd.DataFrame, found: list[Finding]) -> str:
         data["detail"][str(int(i))] = detail
     data["texts"] = list(texts)
     text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    # "</" would end the <script> element; "<!--" could open a comment state.
-    return text.replace("</", "<\\/").replace("<!--", "<\\u0021--")
+    # Inside <script>, "</script" would end the element and "<!--" change the parser's
+    # state: no "<" at all (it only occurs inside JSON strings, where \u003c is the same).
+    return text.replace("<", "\\u003c")
 
 
 def _finding_view(f: Finding) -> dict[str, Any]:

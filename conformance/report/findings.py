@@ -34,8 +34,15 @@ import pandas as pd
 from conformance.report._tables import FAILING_VALUES, is_missing, severity, sort_number
 from conformance.results import Verdict
 
-# The verdicts that make findings: every row that differs from the canonical oracle.
+# The verdicts that make findings: every row that differs from the canonical oracle (and
+# any verdict this version does not know, which ranks worst of all).
 DIFFERING = FAILING_VALUES | {Verdict.KNOWN.value, Verdict.SEMANTIC_DIFFERENCE.value}
+_KNOWN_VERDICTS = frozenset(v.value for v in Verdict)
+
+
+def differing(verdicts: pd.Series) -> pd.Series:
+    """Which rows make findings."""
+    return verdicts.isin(DIFFERING) | ~verdicts.isin(_KNOWN_VERDICTS)
 _URL = re.compile(r"https?://[^\s\]\),;]+")
 # name=value (description): one option as judge.Diagnosis.explanation writes it.
 _OPTION = re.compile(r"^\s*([A-Za-z_][\w]*=[^\s(;]+)\s*(?:\((.*)\))?\s*$", re.S)
@@ -199,9 +206,9 @@ def findings(frame: pd.DataFrame, environment: Mapping[str, Any] | None = None) 
         "dtype", "mode", "device", "output", "max_ulp", "max_rel_err", "input_shape", "call",
         "repro",
     ]  # fmt: skip
-    differing = frame.loc[frame["verdict"].isin(DIFFERING), columns]
+    rows_in = frame.loc[differing(frame["verdict"]), columns]
     groups: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-    for number, row in zip(differing.index, differing.to_dict("records"), strict=True):
+    for number, row in zip(rows_in.index, rows_in.to_dict("records"), strict=True):
         for key, description in _keys(row):
             ident = (_text(row["framework"]), _text(row["loss"]), row["verdict"], key)
             group = groups.setdefault(ident, {"rows": [], "description": description})
@@ -210,7 +217,7 @@ def findings(frame: pd.DataFrame, environment: Mapping[str, Any] | None = None) 
                 group["description"] = description
     out = []
     for (framework, loss, verdict, key), group in groups.items():
-        rows = differing.loc[group["rows"]]
+        rows = rows_in.loc[group["rows"]]
         apis = sorted({_text(a) for a in rows["api"]})
         links: list[str] = []
         link_sets = [set(_URL.findall(_text(r))) for r in rows["reason"]]
@@ -248,8 +255,8 @@ def findings(frame: pd.DataFrame, environment: Mapping[str, Any] | None = None) 
                 max_rel_err=_max([sort_number(v) for v in rows["max_rel_err"]]),
                 version=_version(environment, framework),
                 links=links[:3],
-                call=_text(differing.at[example, "call"]),
-                repro=_text(differing.at[example, "repro"]),
+                call=_text(rows_in.at[example, "call"]),
+                repro=_text(rows_in.at[example, "repro"]),
                 example=int(example),
             )
         )

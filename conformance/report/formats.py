@@ -242,5 +242,9 @@ def parquet_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
-    parquet_frame(frame).to_parquet(path, engine="pyarrow", index=False)
+    # To bytes first: a write error is then the same OSError, naming the path, as for the
+    # other outputs (pyarrow's own file errors name it only in their message).
+    data = parquet_frame(frame).to_parquet(None, engine="pyarrow", index=False)
+    assert isinstance(data, bytes)
+    path.write_bytes(data)
     return path
