@@ -43,6 +43,8 @@ _KNOWN_VERDICTS = frozenset(v.value for v in Verdict)
 def differing(verdicts: pd.Series) -> pd.Series:
     """Which rows make findings."""
     return verdicts.isin(DIFFERING) | ~verdicts.isin(_KNOWN_VERDICTS)
+
+
 _URL = re.compile(r"https?://[^\s\]\),;]+")
 # name=value (description): one option as judge.Diagnosis.explanation writes it.
 _OPTION = re.compile(r"^\s*([A-Za-z_][\w]*=[^\s(;]+)\s*(?:\((.*)\))?\s*$", re.S)
@@ -220,8 +222,16 @@ def findings(frame: pd.DataFrame, environment: Mapping[str, Any] | None = None) 
         rows = rows_in.loc[group["rows"]]
         apis = sorted({_text(a) for a in rows["api"]})
         links: list[str] = []
-        link_sets = [set(_URL.findall(_text(r))) for r in rows["reason"]]
-        link_sets += [set(_URL.findall(_text(r))) for r in rows["ledger"]]
+        # The links every row of the finding names (the option's or the ledger entry's own,
+        # not those of other options a row also needed); else all of them.
+        link_sets = [
+            found
+            for found in (
+                set(_URL.findall(f"{_text(reason)} {_text(ledger)}"))
+                for reason, ledger in zip(rows["reason"], rows["ledger"], strict=True)
+            )
+            if found
+        ]
         common = set.intersection(*link_sets) if link_sets else set()
         for found in link_sets:
             links += [u for u in sorted(found) if u in common and u not in links]
