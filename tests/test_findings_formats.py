@@ -272,3 +272,16 @@ def test_error_hist_bins() -> None:
     )
     assert result.error_hist is not None and sum(result.error_hist) == 4
     assert result.error_hist[0] == 3 and result.error_hist[-1] == 1
+
+
+def test_without_pyarrow_only_the_parquet_is_missing(
+    run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_pyarrow(frame: pd.DataFrame, path: Path) -> Path:
+        raise ImportError("Unable to find a usable engine", name="pyarrow")
+
+    monkeypatch.setattr(formats, "write_parquet", no_pyarrow)
+    written = dict(write_all(run))
+    problem = written.pop(formats.PARQUET_FILE)
+    assert isinstance(problem, OSError) and "needs pyarrow" in str(problem)
+    assert all(isinstance(p, Path) for p in written.values()) and len(written) == 5

@@ -103,6 +103,9 @@ def write_all(
             written.append((name, make()))
         except OSError as exc:
             written.append((name, exc))
+        except ImportError as exc:  # pyarrow is a dependency, but a broken install costs
+            # only its file, named like a write error
+            written.append((name, OSError(f"needs {exc.name or exc}: pip install pyarrow")))
 
     if not damaged:
         merged = {**(saved or {}), **summary_with_findings(summary, found)}
