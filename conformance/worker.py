@@ -14,6 +14,7 @@ stdout is then pointed at the log too, so nothing a framework prints can corrupt
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import re
@@ -94,6 +95,7 @@ def serve(module: str, device: str, inbox: Connection, conn: Connection) -> None
     entries = {entry.api: entry for entry in adapter.ENTRIES}
     not_implemented = tuple(getattr(adapter, "NOT_IMPLEMENTED", ()))
     poisoned = tuple(getattr(adapter, "POISONED", ()))
+    poisoning = getattr(adapter, "POISONING", None)
     conn.send(("ready", env))
     while True:
         try:
@@ -109,6 +111,10 @@ def serve(module: str, device: str, inbox: Connection, conn: Connection) -> None
             outcome = Outcome(
                 "raised", reason=_one_line(f"adapter bug: {type(exc).__name__}: {exc}")
             )
+        if not outcome.poisoned and poisoning is not None and poisoning(task):
+            # a call known to corrupt the process even when it returns (or raises
+            # something else): replaced before the next Task can be hit by it
+            outcome = dataclasses.replace(outcome, poisoned=True)
         conn.send(outcome)
         if outcome.poisoned:  # nothing this process computes from now on can be trusted
             return

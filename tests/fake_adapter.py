@@ -5,6 +5,9 @@ It is not a framework: ``fake.exact`` returns the oracle's own numbers (so its r
 ``fake.hang`` sleeps on cases whose id contains "hang", ``fake.raise`` raises inside the call,
 and on cases whose id contains "poison" raises a CUDA-style error that leaves the process
 unusable (every later call of any entry raises it too, as a CUDA device-side assert does).
+Every entry, on cases whose id contains "taint", returns the right numbers but leaves the
+process corrupt: the next call of any entry aborts it (as Paddle's nll_loss heap corruption
+does); ``POISONING`` declares those calls.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ _ALL = frozenset({"none", "mean", "sum"})
 POISONED = (r"CUDA error: ",)
 _ASSERT = "CUDA error: device-side assert triggered"
 _poisoned = False
+_tainted = False
+
+
+def POISONING(task: Task) -> bool:
+    return "taint" in task.case_id
 
 
 def environment(device: str) -> dict[str, str]:
@@ -34,8 +42,12 @@ def environment(device: str) -> dict[str, str]:
 
 
 def _exact(task: Task) -> dict[str, np.ndarray]:
+    global _tainted
     if _poisoned:
         raise RuntimeError(_ASSERT)
+    if _tainted:
+        os.kill(os.getpid(), signal.SIGABRT)
+    _tainted = "taint" in task.case_id
     kw = {k: v for k, v in task.params.items() if k in oracle.LOSSES[task.loss].params}
     return {
         "loss": oracle.cross_entropy(task.input, task.target, **kw).astype(task.input.dtype),

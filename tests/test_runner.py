@@ -77,6 +77,19 @@ def test_a_poisoning_error_replaces_the_worker(tmp_path, write_yaml, fake_framew
     assert after.reason.str.contains("out of bounds").all()
 
 
+def test_a_call_declared_poisoning_replaces_the_worker(tmp_path, write_yaml, fake_framework):
+    # Each call on "taint-me" returns the right numbers but corrupts the process, so that
+    # the next call would abort it: the adapter's POISONING says so, and no row crashes.
+    selected = _cases(write_yaml, "before", "taint-me", "after")
+    runner.run(selected, tmp_path, frameworks=[fake_framework], timeout=30)
+    v = _verdicts(tmp_path)
+    for case_id in ("before", "taint-me", "after"):
+        assert v[(case_id, "fake.exact")] == {"pass"}, case_id
+        assert v[(case_id, "fake.hang")] == {"pass"}, case_id
+        assert v[(case_id, "fake.crash")] == {"pass"}, case_id
+    assert "crashed" not in set(results.load(tmp_path).verdict)
+
+
 def test_a_hung_call_times_out_and_the_run_goes_on(tmp_path, write_yaml, fake_framework):
     selected = _cases(write_yaml, "hang-here", "fine")
     start = time.monotonic()

@@ -22,6 +22,9 @@ An adapter module (``conformance/adapters/<framework>/``: the framework interpre
     regular expressions matching errors after which the framework is unusable in this
     process (a CUDA device-side assert); the call's row records the error, and the worker
     is replaced before the next Task.
+``POISONING(task) -> bool`` (optional)
+    says which calls are known to corrupt the framework's process even when they return
+    (heap corruption that aborts a later call); the worker is replaced after each one.
 
 Adapter modules import their framework inside functions only, so the declarations can be
 read (``conformance list --entries``) in one process without importing any framework.

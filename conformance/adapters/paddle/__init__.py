@@ -139,6 +139,21 @@ class _Paddle:
 
 
 # Paddle's own "no kernel for this dtype on this device" error (e.g. float16 on CPU).
+_NLL = frozenset({"paddle.nn.functional.nll_loss", "paddle.nn.NLLLoss"})
+
+
+def POISONING(task: Task) -> bool:
+    """nll_loss with class weights and a label outside [0, C) (an ignored 255 or -1) in a
+    mean or sum corrupts the heap; the abort may come calls later (cases/known.yaml), so
+    the worker is replaced after each such call."""
+    if task.api not in _NLL or task.params.get("weight") is None or task.target is None:
+        return False
+    if task.params.get("reduction") not in ("mean", "sum"):
+        return False
+    classes = task.input.shape[1] if task.input.ndim > 1 else 0
+    return bool(np.any((task.target < 0) | (task.target >= classes)))
+
+
 NOT_IMPLEMENTED = (r"\(NotFound\) The kernel with key .* is not registered",)
 
 # The entries, one module per loss family; adding a family is one import here.
