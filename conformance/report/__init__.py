@@ -110,7 +110,7 @@ def write_all(
     if not damaged:
         merged = {**(saved or {}), **summary_with_findings(summary, found)}
         step(SUMMARY_FILE, lambda: write_summary(run_dir, merged))
-    step(REPORT_FILE, lambda: render(run_dir, loaded, notes))
+    step(REPORT_FILE, lambda: render(run_dir, loaded, notes, found))
     step(CSV_FILE, lambda: write_csv(run_dir, loaded))
     step(formats.PARQUET_FILE, lambda: formats.write_parquet(frame, run_dir / formats.PARQUET_FILE))
     step(

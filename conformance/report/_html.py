@@ -139,6 +139,18 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _bin_labels() -> list[str]:
+    """Short labels of the error-histogram bins: ≤1e-3, ≤0.01, ..., ≤1e5, >1e5."""
+
+    def short(edge: float) -> str:
+        if 0.01 <= edge <= 100:
+            return f"{edge:g}"
+        return f"{edge:.0e}".replace("e+0", "e").replace("e-0", "e-")
+
+    uppers = ERROR_HIST_EDGES[1:-1]
+    return [f"\u2264{short(e)}" for e in uppers] + [f">{short(uppers[-1])}"]
+
+
 def _short(value: Any) -> Any:
     return float(f"{value:.6g}") if isinstance(value, float) else value
 
@@ -219,7 +231,9 @@ def _shown(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def context(run_dir: Path, loaded: Loaded | None = None) -> dict[str, Any]:
+def context(
+    run_dir: Path, loaded: Loaded | None = None, found: list[Finding] | None = None
+) -> dict[str, Any]:
     """Everything the template shows, as plain Python values (display strings mostly).
 
     ``loaded`` is ``results.jsonl`` as :func:`conformance.results.load_rows` read it (read
@@ -243,7 +257,7 @@ def context(run_dir: Path, loaded: Loaded | None = None) -> dict[str, Any]:
         )
     verdicts, api_rows = tables.api_summary(frame)
     heat_columns, heat_rows = tables.heatmap(frame)
-    found = findings(frame, environment)
+    found = findings(frame, environment) if found is None else found
     return {
         "title": f"Loss conformance report — {_shown(run_dir.resolve().name)}",
         "run_dir": _shown(str(run_dir)),
@@ -260,11 +274,12 @@ def context(run_dir: Path, loaded: Loaded | None = None) -> dict[str, Any]:
         "heat_rows": heat_rows,
         "severity_order": list(tables.SEVERITY),
         "hist_edges": [f"{e:g}" for e in ERROR_HIST_EDGES],
+        "hist_labels": _bin_labels(),
         "findings": [_finding_view(f) for f in found],
         "failing_findings": sum(f.failing for f in found),
         "rows_data": rows_data(frame, found),
         "filters": {
-            column: sorted({tables.fmt(v) for v in frame[column]}, key=key)
+            column: sorted({tables.fmt(v) for v in frame[column].astype(object).unique()}, key=key)
             for column, key in (
                 ("framework", str),
                 ("loss", str),
@@ -280,14 +295,20 @@ def context(run_dir: Path, loaded: Loaded | None = None) -> dict[str, Any]:
     }
 
 
-def render(run_dir: Path, loaded: Loaded | None = None, notes: list[str] | None = None) -> Path:
+def render(
+    run_dir: Path,
+    loaded: Loaded | None = None,
+    notes: list[str] | None = None,
+    found: list[Finding] | None = None,
+) -> Path:
     """Write ``report.html`` into ``run_dir`` from its saved files; return its path.
 
-    ``loaded``: the rows, when the caller has read them already. ``notes``: when given, the
+    ``loaded``: the rows, when the caller has read them already (``found``: their
+    findings, likewise). ``notes``: when given, the
     report's notes (lines skipped, summary missing or damaged, ...) are appended to it.
     Raises ``OSError`` (its filename the report's path) when the report cannot be written.
     """
-    page = context(run_dir, loaded)
+    page = context(run_dir, loaded, found)
     if notes is not None:
         notes.extend(page["notes"])
     html = _template().render(page)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -72,13 +73,14 @@ def _text(value: Any) -> str:
     return "" if is_missing(value) else str(value)
 
 
+# What XML 1.0 cannot hold, even escaped: most C0 controls and the two non-characters.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def _xml_text(text: str) -> str:
-    """XML 1.0 cannot hold most control characters, even escaped; show them as escapes."""
-    return "".join(
-        ch if ch in "\t\n\r" or (ord(ch) >= 0x20 and ord(ch) not in (0xFFFE, 0xFFFF)) else
-        f"\\x{ord(ch):02x}"
-        for ch in text.encode("utf-8", "backslashreplace").decode("utf-8")
-    )  # fmt: skip
+    """``text`` with what XML 1.0 cannot hold shown as escapes (lone surrogates too)."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def testcase_name(row: Mapping[str, Any]) -> str:
