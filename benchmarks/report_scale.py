@@ -1,9 +1,9 @@
 """Benchmark: the report of a run at the suite's full size (100 000 rows by default).
 
-    .venv/bin/python benchmarks/report_scale.py [RUN_DIR] [--rows 100000] [--keep DIR]
+    .venv/bin/python benchmarks/report_scale.py RUN_DIR [--rows 100000] [--keep DIR]
 
-Replicates the rows of a real run directory (``RUN_DIR``, default ``/tmp/run-base``; only
-read) until ``--rows`` is reached, each copy's ``case_id`` and ``base_id`` given a suffix so
+Replicates the rows of a real run directory (``RUN_DIR``, e.g. a default ``conformance run``;
+only read) until ``--rows`` is reached, each copy's ``case_id`` and ``base_id`` given a suffix so
 that its keys differ, into a fresh run directory with the same ``summary.json``. Then times,
 with ``time.perf_counter``:
 
@@ -239,7 +239,7 @@ def _table(title: str, rows: list[Step]) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("run_dir", metavar="RUN_DIR", nargs="?", default="/tmp/run-base", type=Path)
+    p.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run directory to replicate")
     p.add_argument("--rows", type=int, default=100_000, help="rows of the synthetic run")
     p.add_argument("--keep", type=Path, help="build the synthetic run here and keep it")
     p.add_argument("--no-browser", action="store_true", help="skip the Chromium timings")
