@@ -228,18 +228,18 @@ def markdown(
 def parquet_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows with one type per column: JSON cells as JSON text, numbers as float64."""
     out: pd.DataFrame = frame[list(COLUMNS)].copy()
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
     for column in JSON_COLUMNS:
-        out[column] = [
-            None if is_missing(v) else json.dumps(v, ensure_ascii=False) for v in out[column]
-        ]
-    for column in NUMBER_COLUMNS:
-        out[column] = pd.array([number(v) for v in out[column]], dtype="float64")
-    out["line"] = pd.array([None if is_missing(v) else int(v) for v in out["line"]], dtype="Int64")
+        out[column] = [None if is_missing(v) else dumps(v) for v in out[column]]
+    for column in NUMBER_COLUMNS:  # the writer's "NaN"/"Infinity" strings become the values
+        cells = out[column].astype(object).replace(_STORED)
+        out[column] = pd.to_numeric(cells, errors="coerce").astype("float64")
+    out["line"] = pd.to_numeric(out["line"], errors="coerce").astype("Int64")
     for column in out.columns:
-        if column not in NUMBER_COLUMNS and column != "line":
-            out[column] = pd.array(
-                [None if is_missing(v) else str(v) for v in out[column]], dtype="string"
-            )
+        if column not in NUMBER_COLUMNS and column not in ("line", *JSON_COLUMNS):
+            out[column] = out[column].astype("string")
+    for column in JSON_COLUMNS:
+        out[column] = out[column].astype("string")
     return out
 
 
