@@ -262,9 +262,10 @@ def test_a_covered_failure_is_known_and_fails_only_under_strict(tmp_path, fake_f
     summary = json.loads((tmp_path / "run" / results.SUMMARY_FILE).read_text())
     assert summary["by_verdict"]["known"] == 2 and summary["stale_ledger"] == []
     html = (tmp_path / "run" / "report.html").read_text()
-    discrepancies = html.split('id="discrepancies"')[1].split("</section>")[0]
-    assert 'data-verdict="known"' in discrepancies
-    assert "<dt>ledger</dt>" in discrepancies and "example.org/issue/1" in discrepancies
+    found = html.split('<section id="findings">')[1].split("</section>")[0]
+    assert '<details class="finding v-known"' in found and 'data-verdict="known"' in found
+    assert "known.yaml:2</code></dd>" in found  # explained by that ledger entry
+    assert 'href="https://example.org/issue/1"' in found
     (tmp_path / "run").rename(tmp_path / "first")
     assert _run(tmp_path, "--strict") == cli.EXIT_FAILING
 
