@@ -256,7 +256,9 @@ def variant_label(case_id: str) -> str:
     return case_id[case_id.index("[") + 1 : -1] if case_id.endswith("]") and "[" in case_id else ""
 
 
-_ORDER = {DIFFERS: 3, CANNOT: 2, NOT_RUN: 1, AGREES: 0}
+# How a case group's status follows from its variants' (the first present wins): a
+# difference matters most; then agreement (the variants B cannot express are listed too).
+_ORDER = {DIFFERS: 3, AGREES: 2, CANNOT: 1, NOT_RUN: 0}
 
 
 @dataclass
@@ -291,6 +293,11 @@ class Line:
         if len(labels) <= 3 and all(labels):
             return "; ".join(labels)
         return f"{len(labels)} of {total} variants"
+
+
+def _merit(g: Group) -> tuple[int, int, int]:
+    count = {status: sum(v.status == status for v in g.variants) for status in _ORDER}
+    return (-count[AGREES], count[DIFFERS], count[CANNOT])
 
 
 def _group(api: str, base_id: str, where: str, variants: list[Variant]) -> Group:
@@ -380,12 +387,13 @@ def migrate(
                 t.api,
             )
         )
-        choice = {AGREES: 0, DIFFERS: 1, NOT_RUN: 2, CANNOT: 3}
+        # Per case group, the B entry with the most agreeing variants, then the fewest
+        # differing, then the fewest it cannot express (entries already best first).
         best: dict[str, Group] = {}
-        for t in source_entry.targets:  # already best first
+        for t in source_entry.targets:
             for g in t.groups:
                 held = best.get(g.base_id)
-                if held is None or choice[g.status] < choice[held.status]:
+                if held is None or _merit(g) < _merit(held):
                     best[g.base_id] = g
         source_entry.plan = [best[k] for k in sorted(best)]
         out.append(source_entry)
