@@ -1,9 +1,11 @@
-"""Command line: ``conformance run | validate | list | report | fuzz``.
+"""Command line: ``conformance run | merge | validate | list | report | fuzz | ...``.
 
 Exit status: 0 when every row is pass / unsupported / expected-error / skipped; 1 when any row
 is mismatch / error / no-error / crashed / timeout (or the results file could not be written
 after rows were); 2 for bad usage, invalid case files or an unwritable run directory; 130
 after Ctrl-C and 143 after SIGTERM, once the summary and report of the rows so far are written.
+``run`` writes ``run.json`` (its selection) into the run directory before it starts; ``run
+--shard``, ``run --resume`` and ``merge`` are described in conformance/shard.py.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from conformance import adapters, cases, results, runner
+from conformance import adapters, cases, results, runner, shard
 from conformance import ledger as ledger_
 
 EXIT_OK, EXIT_FAILING, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -50,6 +52,14 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _shard(text: str) -> tuple[int, int]:
+    """argparse type: ``I/N`` with 1 <= I <= N."""
+    try:
+        return shard.parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="conformance",
@@ -57,26 +67,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
 
+    # The selection options default to None, so that --resume can tell which were given;
+    # _selection fills in the defaults.
     r = sub.add_parser("run", help="run cases on frameworks and write a report")
     r.add_argument(
         "--cases",
         nargs="+",
-        default=["cases"],
+        default=None,
         metavar="PATH",
         help="case files or directories (default: cases)",
     )
     r.add_argument(
         "--framework",
-        default=",".join(runner.FRAMEWORKS),
-        help="comma-separated subset of: " + ", ".join(adapters.MODULES),
+        default=None,
+        help=f"comma-separated subset of: {', '.join(adapters.MODULES)} "
+        f"(default: {','.join(runner.FRAMEWORKS)})",
     )
-    r.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    r.add_argument("--device", choices=("cpu", "gpu"), default=None, help="(default: cpu)")
     r.add_argument(
         "--mode",
-        default="default",
+        default=None,
         help="execution modes, comma-separated: eager, jit (jax.jit), tf.function, "
         "tf.function-xla, to_static (paddle.jit.to_static), compile (torch.compile); "
-        "'default' = " + ",".join(runner.DEFAULT_MODES) + "; 'all' = every mode",
+        "'default' (the default) = " + ",".join(runner.DEFAULT_MODES) + "; 'all' = every mode",
     )
     r.add_argument(
         "-k",
@@ -85,7 +98,23 @@ def _parser() -> argparse.ArgumentParser:
         help="only cases whose id contains this text (case-insensitive)",
     )
     r.add_argument(
+        "--shard",
+        type=_shard,
+        default=None,
+        metavar="I/N",
+        help="run only the I-th of N slices of the selected cases, balanced by estimated "
+        "cost (combine the N run directories with conformance merge)",
+    )
+    r.add_argument(
         "--out", type=Path, default=None, help="run directory (default: reports/<UTC timestamp>)"
+    )
+    r.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="RUN_DIR",
+        help="finish an interrupted run: keep the rows RUN_DIR/results.jsonl holds, run the "
+        "calls that have none, with the options RUN_DIR/run.json records",
     )
     r.add_argument(
         "--timeout",
@@ -102,8 +131,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--max-elements",
         type=_positive_int,
-        default=cases.DEFAULT_MAX_ELEMENTS,
-        help="largest input a case may declare (default %(default)s)",
+        default=None,
+        help=f"largest input a case may declare (default {cases.DEFAULT_MAX_ELEMENTS})",
     )
     r.add_argument(
         "--ledger",
@@ -123,6 +152,38 @@ def _parser() -> argparse.ArgumentParser:
         help="exit 0 even when rows fail (the report still shows them)",
     )
     r.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+    m = sub.add_parser(
+        "merge",
+        help="combine the run directories of the shards of one run (run --shard I/N) into "
+        "one, with the summary and report an unsharded run would have",
+    )
+    m.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    m.add_argument("--out", type=Path, required=True, help="the merged run directory")
+    m.add_argument(
+        "--cases",
+        nargs="+",
+        default=None,
+        metavar="PATH",
+        help="where the known-divergence ledger is read from (default: the --cases the "
+        "shards recorded, else cases)",
+    )
+    m.add_argument(
+        "--ledger",
+        nargs="+",
+        default=None,
+        metavar="PATH",
+        help="known-divergence ledger files (default: the --ledger the shards recorded, "
+        "else the ledger files among --cases)",
+    )
+    m.add_argument(
+        "--force",
+        action="store_true",
+        help="merge even when shards are missing or repeated, their options or versions "
+        "differ, or one is incomplete (each is noted in summary.json)",
+    )
+    m.add_argument("--strict", action="store_true", help="as for run")
+    m.add_argument("--exit-zero", action="store_true", help="as for run")
 
     v = sub.add_parser("validate", help="check case files; exit 2 on any problem")
     v.add_argument("paths", nargs="+", metavar="PATH")
@@ -400,37 +461,146 @@ def _modes(text: str) -> list[str] | str:
     return list(dict.fromkeys(chosen)) or "--mode names no mode"
 
 
-def _run(args: argparse.Namespace) -> int:
-    frameworks = _frameworks(args.framework)
+# Where each field of shard.Selection is in the parsed ``run`` arguments.
+_SELECTION_ARGS = {
+    "cases": "cases",
+    "ledger": "ledger",
+    "keyword": "keyword",
+    "max_elements": "max_elements",
+    "frameworks": "framework",
+    "modes": "mode",
+    "device": "device",
+    "shard": "shard",
+}
+
+
+def _selection(args: argparse.Namespace) -> shard.Selection | str:
+    """The selection the ``run`` options make (defaults for those not given), or why not."""
+    frameworks = _frameworks(
+        ",".join(runner.FRAMEWORKS) if args.framework is None else args.framework
+    )
     if isinstance(frameworks, str):
-        return _usage(frameworks)
-    modes = _modes(args.mode)
+        return frameworks
+    modes = _modes("default" if args.mode is None else args.mode)
     if isinstance(modes, str):
-        return _usage(modes)
-    selected, known = _load(args.cases, args.max_elements, args.ledger)
-    if args.keyword:
-        selected = [c for c in selected if args.keyword.lower() in c.id.lower()]
+        return modes
+    return shard.Selection(
+        cases=tuple(["cases"] if args.cases is None else args.cases),
+        ledger=None if args.ledger is None else tuple(args.ledger),
+        keyword=args.keyword,
+        max_elements=cases.DEFAULT_MAX_ELEMENTS if args.max_elements is None else args.max_elements,
+        frameworks=tuple(frameworks),
+        modes=tuple(modes),
+        device="cpu" if args.device is None else args.device,
+        shard=args.shard,
+    )
+
+
+def _resumed_selection(args: argparse.Namespace, given: shard.Selection) -> shard.Selection | str:
+    """The selection ``--resume RUN_DIR`` runs: the one RUN_DIR records (the options given
+    must agree with it), else the one given; or why it cannot be resumed."""
+    run_dir: Path = args.resume
+    if args.out is not None:
+        return "--resume names the run directory; drop --out"
+    if not (run_dir / results.RESULTS_FILE).is_file():
+        return f"{run_dir} has no {results.RESULTS_FILE}: nothing to resume"
+    try:
+        recorded = shard.read_selection(run_dir)
+    except shard.Refused as exc:
+        return str(exc)
+    if recorded is None:
+        print(
+            f"conformance: warning: {run_dir} records no options ({shard.RUN_FILE}); "
+            "resuming with the options given",
+            file=sys.stderr,
+        )
+        return given
+    named = [n for n, dest in _SELECTION_ARGS.items() if getattr(args, dest) is not None]
+    changed = given.differing(recorded, named)
+    if changed:
+        return (
+            f"--resume reuses the options {run_dir / shard.RUN_FILE} records; "
+            + "; ".join(
+                f"{shard.OPTIONS[n]} {given.show(n)} was given, the run has {recorded.show(n)}"
+                for n in changed
+            )
+            + " (drop these options, or start a new run)"
+        )
+    for problem in (
+        _frameworks(",".join(recorded.frameworks)),
+        _modes(",".join(recorded.modes)),
+    ):
+        if isinstance(problem, str):
+            return f"{run_dir / shard.RUN_FILE}: {problem}"
+    return recorded
+
+
+def _run(args: argparse.Namespace) -> int:
+    chosen = _selection(args)
+    if isinstance(chosen, str):
+        return _usage(chosen)
+    if args.resume is not None:
+        chosen = _resumed_selection(args, chosen)
+        if isinstance(chosen, str):
+            return _usage(chosen)
+    selected, known = _load(chosen.cases, chosen.max_elements, chosen.ledger)
+    if chosen.keyword:
+        selected = [c for c in selected if chosen.keyword.lower() in c.id.lower()]
         if not selected:
-            return _usage(f"-k {args.keyword!r} matches no case")
-    run_dir = args.out or runner.timestamp_dir(Path("reports"))
-    problem = _prepare_run_dir(run_dir)
-    if problem:
-        return _usage(problem)
+            return _usage(f"-k {chosen.keyword!r} matches no case")
+    if chosen.shard is not None:
+        total = len(selected)
+        selected = shard.select(selected, chosen.shard, chosen.frameworks, chosen.modes)
+        print(f"shard {shard.shard_text(chosen.shard)}: {len(selected)} of {total} cases")
+    run_dir: Path = args.resume or args.out or runner.timestamp_dir(Path("reports"))
+    resumable = None
+    previous: dict[str, Any] = {}
+    if args.resume is None:
+        problem = _prepare_run_dir(run_dir)
+        if problem:
+            return _usage(problem)
+    else:
+        saved = (results.load_summary(run_dir)[0] or {}).get("environment")
+        previous = saved if isinstance(saved, dict) else {}
+        try:
+            resumable = shard.prepare_resume(run_dir)
+        except OSError as exc:
+            where = exc.filename or run_dir / results.RESULTS_FILE
+            return _usage(f"cannot resume {run_dir}: {where}: {results.os_problem(exc)}")
+        dropped = f", {resumable.dropped} row(s) of unfinished calls dropped"
+        cut = f", a cut-off last line ({resumable.cut} bytes) dropped"
+        print(
+            f"resuming {run_dir}: {resumable.kept} rows kept"
+            + (dropped if resumable.dropped else "")
+            + (cut if resumable.cut else "")
+        )
+    try:
+        shard.write_selection(run_dir, chosen)
+    except OSError as exc:
+        where = exc.filename or run_dir
+        return _usage(f"cannot write the run directory {run_dir}: {where}: {exc.strerror or exc}")
     show = not args.no_progress and sys.stderr.isatty()
     stop, received = threading.Event(), list[int]()
     with _stop_on_signals(stop, received):
         environment = runner.run(
             selected,
             run_dir,
-            frameworks=frameworks,
-            device=args.device,
+            frameworks=chosen.frameworks,
+            device=chosen.device,
             timeout=args.timeout,
             start_timeout=args.start_timeout,
             progress=_progress if show else None,
             stop=stop,
             ledger=known,
-            modes=modes,
+            modes=chosen.modes,
+            done=resumable.done if resumable else frozenset(),
         )
+        if chosen.shard is not None:
+            environment["shard"] = shard.shard_text(chosen.shard)
+        if resumable is not None:
+            environment = shard.resumed_environment(previous, environment, resumable)
+            for note in environment.get("notes", []):
+                print(f"conformance: warning: {note}", file=sys.stderr)
         summary, problems = _write_outputs(run_dir, environment, known)
     counts = ", ".join(f"{n} {v}" for v, n in summary["by_verdict"].items() if n)
     print(f"{len(selected)} cases, {summary['rows']} rows: {counts or 'nothing ran'}")
@@ -446,6 +616,42 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_TERMINATED if signal.SIGTERM in received else EXIT_INTERRUPTED
     if problems:
         return EXIT_FAILING if summary["rows"] else EXIT_USAGE
+    return _verdict_exit(summary, strict=args.strict, exit_zero=args.exit_zero)
+
+
+def _merge(args: argparse.Namespace) -> int:
+    """Merge shard run directories (conformance/shard.py) into ``--out`` and write its
+    summary and report from the merged rows: exit 0/1 by the rows as ``run`` does, 2 when
+    the inputs cannot be merged or ``--out`` cannot be written."""
+    try:
+        plan = shard.plan_merge(args.run_dirs, force=args.force)
+    except shard.Refused as exc:
+        return _usage(str(exc))
+    recorded = plan.selection
+    ledger_paths = args.ledger
+    if ledger_paths is None and args.cases is None and recorded is not None:
+        ledger_paths = recorded.ledger
+    paths = ledger_paths or args.cases or (recorded.cases if recorded else ["cases"])
+    known = ledger_.load_paths(_files(paths))
+    out: Path = args.out
+    problem = _prepare_run_dir(out)
+    if problem:
+        return _usage(problem)
+    try:
+        plan.write(out)
+    except OSError as exc:
+        return _usage(f"cannot write {exc.filename or out}: {results.os_problem(exc)}")
+    environment = plan.environment()
+    for note in environment.get("notes", []):
+        print(f"conformance: warning: {note}", file=sys.stderr)
+    summary, problems = _write_outputs(out, environment, known)
+    counts = ", ".join(f"{n} {v}" for v, n in summary["by_verdict"].items() if n)
+    print(f"{len(plan.inputs)} run(s) merged, {summary['rows']} rows: {counts or 'none'}")
+    for problem in problems:
+        print(f"conformance: error: {problem}", file=sys.stderr)
+    if problems:
+        return EXIT_USAGE
+    print(f"report: {out / 'report.html'}")
     return _verdict_exit(summary, strict=args.strict, exit_zero=args.exit_zero)
 
 
@@ -671,6 +877,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = {
         "run": _run,
+        "merge": _merge,
         "validate": _validate,
         "list": _list,
         "report": _report,

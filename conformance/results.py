@@ -465,9 +465,20 @@ def load_rows(run_dir: Path) -> Loaded:
     Lone surrogates in strings (``"\\udcff"``, from an undecodable file name) are kept as
     visible escapes. Raises ``OSError`` only when the file itself cannot be read.
     """
+    return _read(run_dir)[0]
+
+
+def load_row_lines(run_dir: Path) -> tuple[Loaded, list[bytes]]:
+    """:func:`load_rows`, and each usable row's line as saved (newline included), in the
+    order of the frame's rows: to copy or rewrite rows without re-encoding them."""
+    return _read(run_dir, keep_lines=True)
+
+
+def _read(run_dir: Path, *, keep_lines: bool = False) -> tuple[Loaded, list[bytes]]:
     path = Path(run_dir) / RESULTS_FILE
     _require_regular_file(path)
     rows: list[dict[str, Any]] = []
+    lines: list[bytes] = []
     skipped: list[Skipped] = []
     with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):
@@ -478,10 +489,36 @@ def load_rows(run_dir: Path) -> Loaded:
             except _Unparsable as exc:
                 cut = not raw.endswith(b"\n")  # only the last line can lack it
                 skipped.append(Skipped(number, _CUT_OFF if cut else str(exc)))
+                continue
             except _Unusable as exc:
                 skipped.append(Skipped(number, str(exc)))
+                continue
+            if keep_lines:
+                lines.append(raw if raw.endswith(b"\n") else raw + b"\n")
     frame: pd.DataFrame = pd.DataFrame(rows, columns=list(COLUMNS))
-    return Loaded(frame, tuple(skipped))
+    return Loaded(frame, tuple(skipped)), lines
+
+
+def drop_cut_line(run_dir: Path) -> int:
+    """Truncate ``results.jsonl`` to the end of its last complete line, dropping what a
+    killed run leaves after it (part of a row, without its newline); returns the number of
+    bytes dropped. Raises ``OSError`` when the file cannot be read or written."""
+    path = Path(run_dir) / RESULTS_FILE
+    _require_regular_file(path)
+    with path.open("r+b") as f:
+        size = end = f.seek(0, os.SEEK_END)
+        keep = 0
+        while end > 0:
+            start = max(0, end - 65536)
+            f.seek(start)
+            newline = f.read(end - start).rfind(b"\n")
+            if newline >= 0:
+                keep = start + newline + 1
+                break
+            end = start
+        if keep < size:
+            f.truncate(keep)
+    return size - keep
 
 
 def load(run_dir: Path) -> pd.DataFrame:

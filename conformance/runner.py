@@ -13,7 +13,7 @@ import platform
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -289,6 +289,12 @@ def _prepare(
     return fw
 
 
+def calls(entries: Sequence[Entry], case: Case, modes: Sequence[str]) -> list[tuple[Entry, str]]:
+    """The (entry, mode) pairs ``case`` is called with: every entry of its loss, in each of
+    ``modes`` the entry has (unsupported pairs included: they cost a round trip)."""
+    return [(e, mode) for e in entries if e.loss == case.loss for mode in modes if mode in e.modes]
+
+
 def _serve_case(
     fw: _Framework,
     case: Case,
@@ -340,7 +346,8 @@ class Session:
     ``run`` uses it for a case list; ``conformance fuzz`` uses it to judge generated cases
     as they come. Use as a context manager: entering starts the workers (in parallel;
     ``stop`` makes a start give up), leaving stops them. ``environment`` maps each framework
-    to its versions and device, or to why it is skipped.
+    to its versions and device, or to why it is skipped. ``done`` holds the (case id, API,
+    mode) calls not to make again (their rows are already written: a resumed run).
     """
 
     def __init__(
@@ -354,9 +361,11 @@ class Session:
         stop: threading.Event | None = None,
         ledger: Ledger | None = None,
         modes: Sequence[str] = DEFAULT_MODES,
+        done: Collection[tuple[str, str, str]] = frozenset(),
     ) -> None:
         self.frameworks, self.run_dir = list(frameworks), Path(run_dir)
         self.modes = tuple(modes)
+        self.done = frozenset(done)
         self.device, self.timeout, self.start_timeout = device, timeout, start_timeout
         self.stop = stop or threading.Event()
         self.ledger = ledger or Ledger()
@@ -406,13 +415,12 @@ class Session:
         expected: Expected,
         emit: Callable[[list[dict[str, Any]]], None],
     ) -> None:
-        """Run ``case`` on the entries of one framework, in every mode; rows go to ``emit``."""
+        """Run ``case`` on the entries of one framework, in every mode (but the pairs in
+        ``done``); rows go to ``emit``."""
         tasks = [
             (entry, _task(case, entry, x, target, expected.grad_output, self.device, mode))
-            for entry in fw.entries
-            if entry.loss == case.loss
-            for mode in self.modes
-            if mode in entry.modes
+            for entry, mode in calls(fw.entries, case, self.modes)
+            if (case.id, entry.api, mode) not in self.done
         ]
         _serve_case(fw, case, tasks, expected, self.device, self.timeout, emit)
 
@@ -565,10 +573,13 @@ def run(
     stop: threading.Event | None = None,
     ledger: Ledger | None = None,
     modes: Sequence[str] = DEFAULT_MODES,
+    done: Collection[tuple[str, str, str]] = frozenset(),
 ) -> dict[str, Any]:
     """Run every case on every framework's entries; rows go to ``run_dir/results.jsonl``.
 
-    Each entry runs in each of ``modes`` its framework has (eager, jax.jit, ...).
+    Each entry runs in each of ``modes`` its framework has (eager, jax.jit, ...). The
+    (case id, API, mode) calls in ``done`` are not made, and rows are appended after the
+    ones already in the file (a resumed run); when every call is done no worker starts.
 
     Failing rows that an entry of ``ledger`` covers are written with the verdict ``known``.
     Setting ``stop`` (from a signal handler, say) ends the run between cases; starting
@@ -586,7 +597,18 @@ def run(
         "argv": " ".join(sys.argv),
         "started": started.isoformat(timespec="seconds"),
         "device": device,
+        "modes": list(modes),
     }
+    done = frozenset(done)
+    if done:
+        entries = [e for name in frameworks for e in adapters.load(name).ENTRIES]
+        cases = [
+            c
+            for c in cases
+            if any((c.id, e.api, mode) not in done for e, mode in calls(entries, c, modes))
+        ]
+        if not cases:
+            return _finish(environment, started)
     session = Session(
         frameworks,
         run_dir,
@@ -596,8 +618,8 @@ def run(
         stop=stop,
         ledger=ledger,
         modes=modes,
+        done=done,
     )
-    environment["modes"] = list(modes)
     with ResultWriter(run_dir) as writer:
         if progress:  # importing frameworks takes seconds; say so
             progress(0, len(cases), f"starting {', '.join(frameworks)}")
@@ -614,6 +636,11 @@ def run(
                 environment["interrupted"] = f"stopped after {completed} of {len(cases)} cases"
             # Time from all workers ready to the last row written (the benchmark's figure).
             environment["cases_seconds"] = round(time.perf_counter() - loop_started, 3)
+    return _finish(environment, started)
+
+
+def _finish(environment: dict[str, Any], started: datetime) -> dict[str, Any]:
+    """``environment`` with the run's finishing time and its length in seconds."""
     finished = datetime.now(timezone.utc)
     environment["finished"] = finished.isoformat(timespec="seconds")
     environment["seconds"] = round((finished - started).total_seconds(), 2)
@@ -664,4 +691,13 @@ def timestamp_dir(root: Path) -> Path:
     return path
 
 
-__all__ = ["FRAMEWORKS", "Session", "expected_for", "repro", "run", "timestamp_dir", "tolerance"]
+__all__ = [
+    "FRAMEWORKS",
+    "Session",
+    "calls",
+    "expected_for",
+    "repro",
+    "run",
+    "timestamp_dir",
+    "tolerance",
+]
