@@ -258,6 +258,18 @@ def _is_array(value: Any) -> bool:
 # What each column's cell must be when it is not null. A column not named here (one added
 # later) takes any JSON value; "expected" and "actual" are nested lists or a single number.
 _STRING = "a string"
+# Columns whose cells are numbers (or the writer's "NaN"/"Infinity"/"-Infinity").
+NUMBER_COLUMNS: tuple[str, ...] = (
+    "max_abs_err",
+    "max_rel_err",
+    "max_ulp",
+    "tolerance",
+    "max_norm_err",
+    "norm_scale",
+    "worst_expected",
+    "worst_actual",
+    "seconds",
+)
 _NUMBER = 'a number or "NaN"/"Infinity"/"-Infinity"'
 CELL_TYPES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     **{
@@ -286,20 +298,7 @@ CELL_TYPES: dict[str, tuple[str, Callable[[Any], bool]]] = {
         )
     },
     "line": ("a non-negative integer", _is_line_number),
-    **{
-        column: (_NUMBER, _is_number)
-        for column in (
-            "max_abs_err",
-            "max_rel_err",
-            "max_ulp",
-            "tolerance",
-            "max_norm_err",
-            "norm_scale",
-            "worst_expected",
-            "worst_actual",
-            "seconds",
-        )
-    },
+    **{column: (_NUMBER, _is_number) for column in NUMBER_COLUMNS},
     "params": ("an object", _is_object),
     **{
         column: ("an array", _is_array)

@@ -47,8 +47,9 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _template() -> jinja2.Template:
-    text = resources.files("conformance.report").joinpath(TEMPLATE).read_text(encoding="utf-8")
+def template(name: str = TEMPLATE) -> jinja2.Template:
+    """A template of this package (report, diff, migrate), in the one escaping environment."""
+    text = resources.files("conformance.report").joinpath(name).read_text(encoding="utf-8")
     return _environment().from_string(text)
 
 
@@ -311,7 +312,7 @@ def render(
     page = context(run_dir, loaded, found)
     if notes is not None:
         notes.extend(page["notes"])
-    html = _template().render(page)
+    html = template().render(page)
     path = Path(run_dir) / REPORT_FILE
     path.write_bytes(html.encode("utf-8"))
     return path

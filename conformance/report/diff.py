@@ -27,16 +27,15 @@ import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from conformance.report import _tables as tables
+from conformance.report._html import template
 from conformance.report.formats import number
 from conformance.results import (
     FAILING,
@@ -506,22 +505,9 @@ def _row_view(r: RowChange) -> dict[str, Any]:
     }
 
 
-def _template() -> jinja2.Template:
-    # Autoescape is on for everything: every string in a row came from a case or a framework.
-    env = jinja2.Environment(
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    text = resources.files("conformance.report").joinpath(TEMPLATE).read_text(encoding="utf-8")
-    return env.from_string(text)
-
-
 def html(d: RunDiff) -> str:
     """The diff as one self-contained HTML page with every listed row."""
-    return _template().render(
+    return template(TEMPLATE).render(
         old=_shown(d.old),
         new=_shown(d.new),
         threshold=f"{d.threshold:g}",

@@ -27,23 +27,12 @@ import pandas as pd
 
 from conformance.report._tables import FAILING_VALUES, is_missing, severity
 from conformance.report.findings import Finding
-from conformance.results import COLUMNS, JSON_COLUMNS, Verdict
+from conformance.results import COLUMNS, JSON_COLUMNS, NUMBER_COLUMNS, Verdict
 
 JUNIT_FILE = "junit.xml"
 MARKDOWN_FILE = "summary.md"
 PARQUET_FILE = "results.parquet"
 
-NUMBER_COLUMNS = (
-    "max_abs_err",
-    "max_rel_err",
-    "max_ulp",
-    "tolerance",
-    "max_norm_err",
-    "norm_scale",
-    "worst_expected",
-    "worst_actual",
-    "seconds",
-)
 _LOST = frozenset({Verdict.CRASHED.value, Verdict.TIMEOUT.value})
 _NOT_RUN = frozenset(
     {

@@ -20,12 +20,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
-import jinja2
 import pandas as pd
 
+from conformance.report._html import template
 from conformance.report._tables import FAILING_VALUES, fmt, is_missing
 from conformance.report.findings import split_options
 from conformance.report.formats import number
@@ -465,10 +464,7 @@ def markdown(m: Migration, *, only: Iterable[str] = ()) -> str:
 
 def html(m: Migration) -> str:
     """The advice as one self-contained HTML page."""
-    text = resources.files("conformance.report").joinpath("migrate.html.j2").read_text("utf-8")
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    env.filters["fmt"] = fmt
-    return env.from_string(text).render(
+    return template("migrate.html.j2").render(
         m=m,
         a=LABELS[m.source],
         b=LABELS[m.target],
