@@ -28,7 +28,7 @@ from typing import Any
 
 from conformance import adapters
 
-__all__ = ["NAMESPACES", "PENDING", "Finding", "census", "main", "summary"]
+__all__ = ["NAMESPACES", "PENDING", "Finding", "census", "main", "namespaces", "summary"]
 
 # Where each framework keeps its losses, as users name them.
 NAMESPACES: dict[str, tuple[str, ...]] = {
@@ -81,8 +81,17 @@ def _looks_like_a_loss(namespace: str, name: str) -> bool:
     return bool(_LOSS_NAME.search(name))
 
 
+def namespaces(framework: str) -> tuple[str, ...]:
+    """Where ``framework`` keeps its losses: ``NAMESPACES`` for the built-ins, else what its
+    adapter module declares (``CENSUS_NAMESPACES``; a plugin runtime without a loss API of
+    its own declares ``()``, and none for a test double)."""
+    if framework in NAMESPACES:
+        return NAMESPACES[framework]
+    return tuple(getattr(adapters.load(framework), "CENSUS_NAMESPACES", ()))
+
+
 def _walk(framework: str, resolve: Any) -> Iterator[tuple[str, Any]]:
-    for namespace in NAMESPACES[framework]:
+    for namespace in namespaces(framework):
         module = resolve(namespace)
         for name in sorted(dir(module)):
             if name.startswith("_") or not _looks_like_a_loss(namespace, name):
@@ -153,9 +162,11 @@ def counts(findings: list[Finding]) -> Mapping[str, int]:
 def summary(framework: str) -> dict[str, Any]:
     """The census of ``framework`` (already imported in this process, as in a worker) as the
     run records it in its environment: the counts and the names not covered; {} for a
-    framework without loss namespaces (a test double)."""
-    if framework not in NAMESPACES:
-        return {}
+    framework without loss namespaces (a test double, or a runtime such as ONNX Runtime that
+    has no loss API of its own: its ``CENSUS_NOTE`` says so)."""
+    if not namespaces(framework):
+        note = getattr(adapters.load(framework), "CENSUS_NOTE", None)
+        return {"note": note} if note else {}
     findings = classify(framework)
     return {
         **counts(findings),

@@ -773,7 +773,8 @@ def _migrate(args: argparse.Namespace) -> int:
     target = migrate.canonical_framework(args.target)
     for given, name in ((args.source, source), (args.target, target)):
         if name is None:
-            return _usage(f"unknown framework {given!r} (allowed: {', '.join(migrate.ALIASES)})")
+            allowed = ", ".join(dict.fromkeys([*migrate.ALIASES, *adapters.MODULES]))
+            return _usage(f"unknown framework {given!r} (allowed: {allowed})")
     assert source is not None and target is not None
     if source == target:
         return _usage(f"--from and --to name the same framework ({source})")
@@ -805,7 +806,7 @@ def _migrate(args: argparse.Namespace) -> int:
         print(f"conformance: warning: {note}", file=sys.stderr)
     counts = advice.counts()
     print(
-        f"{migrate.LABELS[source]} -> {migrate.LABELS[target]}: {len(advice.entries)} entries; "
+        f"{migrate.label(source)} -> {migrate.label(target)}: {len(advice.entries)} entries; "
         f"case groups with the best entry: {counts['agrees']} agree, {counts['differs']} "
         f"differ, {counts['cannot']} cannot, {counts['not run']} not run"
     )

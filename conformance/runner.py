@@ -24,7 +24,7 @@ import numpy as np
 
 from conformance import adapters, oracle
 from conformance import ledger as ledger_
-from conformance.adapters._entry import Entry
+from conformance.adapters._entry import Entry, lacking
 from conformance.cases import Case
 from conformance.compare import compare, tolerance
 from conformance.judge import Diagnoser
@@ -194,6 +194,9 @@ def _judge(
         return {"verdict": Verdict.UNSUPPORTED, "reason": outcome.reason}
     if outcome.status == "not-implemented":
         return {"verdict": Verdict.NOT_IMPLEMENTED, "reason": outcome.reason}
+    lacks = lacking(entry, output)
+    if lacks is not None:
+        return {"verdict": Verdict.UNSUPPORTED, "reason": lacks}
     got = outcome.outputs.get(output)
     actual = {"actual": _small(got)}
     if case.expect_error is not None:

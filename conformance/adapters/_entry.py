@@ -25,6 +25,10 @@ An adapter module (``conformance/adapters/<framework>/``: the framework interpre
 ``POISONING(task) -> bool`` (optional)
     says which calls are known to corrupt the framework's process even when they return
     (heap corruption that aborts a later call); the worker is replaced after each one.
+``CENSUS_NAMESPACES`` / ``CENSUS_NOTE`` (optional)
+    for a runtime that is not in ``conformance.census.NAMESPACES`` (a plugin): the
+    namespaces its public losses live in, or ``()`` and a note saying why it has none (ONNX
+    Runtime runs exported graphs and has no loss API of its own).
 
 Adapter modules import their framework inside functions only, so the declarations can be
 read (``conformance list --entries``) in one process without importing any framework.
@@ -85,6 +89,9 @@ class Entry:
     semantic options (conformance/oracle/options.py) where the framework documents a
     definition other than the canonical one, each with its upstream link: a row that
     misses canonical but matches them is a ``semantic-difference``, not a defect.
+    ``lacks`` names, with the reason, each output the API never returns (an inference
+    runtime computes no gradient): ``run`` leaves it out, and its rows are ``unsupported``
+    with that reason rather than a mismatch for a missing value (see :func:`lacking`).
     """
 
     api: str
@@ -98,6 +105,8 @@ class Entry:
     modes: frozenset[str] = frozenset({"eager"})
     # A further support check of the entry's own (see _spec.Spec.unsupported).
     unsupported: Callable[[Task], str | None] | None = None
+    # (output, reason) for each output ("loss", "grad") the API never returns.
+    lacks: tuple[tuple[str, str], ...] = ()
 
 
 def used_params(task: Task) -> set[str]:
@@ -136,3 +145,9 @@ def unsupported_reason(entry: Entry, task: Task) -> str | None:
     if entry.unsupported is not None:
         return entry.unsupported(task)
     return None
+
+
+def lacking(entry: Entry, output: str) -> str | None:
+    """Why ``entry`` never returns ``output`` (its row is ``unsupported``), or None when it
+    returns it."""
+    return dict(entry.lacks).get(output)

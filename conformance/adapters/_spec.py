@@ -29,6 +29,7 @@ from conformance.oracle.options import Declared
 from conformance.protocol import Task
 
 __all__ = [
+    "Calls",
     "Const",
     "Framework",
     "Kw",
@@ -36,12 +37,15 @@ __all__ = [
     "Param",
     "Spec",
     "Tensor",
+    "bind",
     "entries",
     "index_targets",
     "render",
     "resolve_dotted",
     "run",
     "spatial_only",
+    "tensors",
+    "text_name",
     "twins",
 ]
 
@@ -199,7 +203,21 @@ class Spec:
         return frozenset({"none", *self.reduce})
 
 
-class Framework(Protocol):
+class Calls(Protocol):
+    """What :func:`render` and :func:`bind` need: how the framework names and resolves its
+    callables and moves the class axis (an exporter that traces the call needs no more)."""
+
+    def channels_last(self, x: Any) -> Any:
+        """``x`` with axis 1 moved to the end (differentiable)."""
+
+    def channels_last_text(self, name: str, ndim: int) -> str:
+        """How a user writes :meth:`channels_last` of ``name`` for an ``ndim`` input."""
+
+    def resolve(self, dotted: str) -> Callable[..., Any]:
+        """The callable named ``dotted`` (e.g. ``tf.nn.softmax_cross_entropy_with_logits``)."""
+
+
+class Framework(Calls, Protocol):
     """What an adapter provides to run specs: the only framework-specific code.
 
     ``modes`` names the execution modes it runs (``eager`` first); ``value_and_grad`` runs
@@ -210,15 +228,6 @@ class Framework(Protocol):
 
     def tensor(self, array: np.ndarray, task: Task) -> Any:
         """A constant framework tensor of ``array`` on the task's device."""
-
-    def channels_last(self, x: Any) -> Any:
-        """``x`` with axis 1 moved to the end (differentiable)."""
-
-    def channels_last_text(self, name: str, ndim: int) -> str:
-        """How a user writes :meth:`channels_last` of ``name`` for an ``ndim`` input."""
-
-    def resolve(self, dotted: str) -> Callable[..., Any]:
-        """The callable named ``dotted`` (e.g. ``tf.nn.softmax_cross_entropy_with_logits``)."""
 
     def value_and_grad(self, task: Task, loss_of: Callable[[Any], Any]) -> dict[str, np.ndarray]:
         """Loss and d(sum of loss)/d(input) of ``loss_of(x)``, both as NumPy, canonical layout."""
@@ -238,7 +247,7 @@ def _active(spec: Spec, task: Task) -> tuple[list[Source], list[Kw]]:
     return list(spec.args), kwargs
 
 
-def _text(source: Source, task: Task, fw: Framework) -> str:
+def _text(source: Source, task: Task, fw: Calls) -> str:
     if isinstance(source, Tensor):
         name = _TEXT[source.name]
         if source.channels_last and task.input.ndim > 2:
@@ -251,7 +260,7 @@ def _text(source: Source, task: Task, fw: Framework) -> str:
     return repr(source.resolve(task))
 
 
-def render(spec: Spec, task: Task, fw: Framework) -> str:
+def render(spec: Spec, task: Task, fw: Calls) -> str:
     """The call as a user writes it, from the same argument list :func:`run` passes."""
     args, kwargs = _active(spec, task)
     positional = [_text(a, task, fw) for a in args]
@@ -267,38 +276,60 @@ def render(spec: Spec, task: Task, fw: Framework) -> str:
     return call
 
 
+def tensors(spec: Spec, task: Task) -> tuple[str, ...]:
+    """The case's arrays the call reads on ``task`` (``input`` first, then ``target``,
+    ``weight``, ``pos_weight``), with their names in the call text (``w``, ``pw``): what a
+    runtime that traces the call takes as graph inputs."""
+    args, kwargs = _active(spec, task)
+    read = set().union(*(_tensors(s) for s in [*args, *(k.source for k in kwargs)]))
+    return tuple(n for n in ("input", "target", *_OPTIONAL) if n in read)
+
+
+def text_name(tensor: str) -> str:
+    """How the call text names one of the case's arrays (``weight`` is ``w``)."""
+    return _TEXT[tensor]
+
+
+def bind(spec: Spec, fw: Calls, task: Task) -> Callable[[Any, Mapping[str, Any]], Any]:
+    """The call ``spec`` describes on ``task`` as a function of the input and the case's
+    other tensors by name (``target``, ``weight``, ``pos_weight``, as framework tensors);
+    resolves the callables now, so call it inside :func:`calling`."""
+    args, kwargs = _active(spec, task)
+    reduction = task.params.get("reduction", "mean")
+    function = fw.resolve(spec.api)
+    reduce = fw.resolve(spec.reduce[reduction]) if spec.reduce and reduction != "none" else None
+
+    def value(source: Source, x: Any, constants: Mapping[str, Any]) -> Any:
+        if isinstance(source, Tensor):
+            tensor = x if source.name == "input" else constants[source.name]
+            return fw.channels_last(tensor) if source.channels_last else tensor
+        if isinstance(source, Op):
+            return fw.resolve(source.function)(*(value(a, x, constants) for a in source.args))
+        return source.value(task) if isinstance(source, Param) else source.resolve(task)
+
+    def loss_of(x: Any, constants: Mapping[str, Any]) -> Any:
+        positional = [value(a, x, constants) for a in args]
+        keywords = {k.name: value(k.source, x, constants) for k in kwargs if not k.at_call}
+        at_call = {k.name: value(k.source, x, constants) for k in kwargs if k.at_call}
+        if spec.form == "class":
+            out = function(**keywords)(*positional, **at_call)
+        else:
+            out = function(*positional, **keywords, **at_call)
+        return reduce(out) if reduce is not None else out
+
+    return loss_of
+
+
 def run(spec: Spec, fw: Framework, task: Task) -> tuple[dict[str, np.ndarray], str]:
     """Make the call ``spec`` describes on ``task``; returns (outputs, call text)."""
     call = render(spec, task, fw)
-    args, kwargs = _active(spec, task)
-    reduction = task.params.get("reduction", "mean")
     with calling(call):
-        function = fw.resolve(spec.api)
-        reduce = fw.resolve(spec.reduce[reduction]) if spec.reduce and reduction != "none" else None
+        loss_of = bind(spec, fw, task)
         constants = {} if task.target is None else {"target": fw.tensor(task.target, task)}
         for name in _OPTIONAL:
             if task.params.get(name) is not None:
                 constants[name] = fw.tensor(np.asarray(task.params[name]), task)
-
-        def value(source: Source, x: Any) -> Any:
-            if isinstance(source, Tensor):
-                tensor = x if source.name == "input" else constants[source.name]
-                return fw.channels_last(tensor) if source.channels_last else tensor
-            if isinstance(source, Op):
-                return fw.resolve(source.function)(*(value(a, x) for a in source.args))
-            return source.value(task) if isinstance(source, Param) else source.resolve(task)
-
-        def loss_of(x: Any) -> Any:
-            positional = [value(a, x) for a in args]
-            keywords = {k.name: value(k.source, x) for k in kwargs if not k.at_call}
-            at_call = {k.name: value(k.source, x) for k in kwargs if k.at_call}
-            if spec.form == "class":
-                out = function(**keywords)(*positional, **at_call)
-            else:
-                out = function(*positional, **keywords, **at_call)
-            return reduce(out) if reduce is not None else out
-
-        outputs = fw.value_and_grad(task, loss_of)
+        outputs = fw.value_and_grad(task, lambda x: loss_of(x, constants))
     return outputs, call
 
 

@@ -108,6 +108,7 @@ def _census_rows(environment: Mapping[str, Any]) -> list[dict[str, Any]]:
             {
                 "framework": str(name),
                 "error": tables.fmt(found.get("error")) if "error" in found else "",
+                "note": tables.fmt(found.get("note")) if "note" in found else "",
                 "covered": found.get("covered", ""),
                 "out_of_scope": found.get("out-of-scope", ""),
                 "pending": found.get("pending", ""),

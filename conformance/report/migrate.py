@@ -24,13 +24,13 @@ from typing import Any
 
 import pandas as pd
 
+from conformance import adapters
 from conformance.report._html import template
 from conformance.report._tables import FAILING_VALUES, fmt, is_missing
 from conformance.report.findings import split_options
 from conformance.report.formats import number
 from conformance.results import Verdict
 
-FRAMEWORKS = ("torch", "tensorflow", "jax", "paddle")
 ALIASES = {
     "torch": "torch",
     "pytorch": "torch",
@@ -41,12 +41,15 @@ ALIASES = {
     "optax": "jax",
     "paddle": "paddle",
     "paddlepaddle": "paddle",
+    "onnxruntime": "onnxruntime",
+    "ort": "onnxruntime",
 }
-LABELS = {
+_LABELS = {
     "torch": "PyTorch",
     "tensorflow": "TensorFlow/Keras",
     "jax": "JAX/optax",
     "paddle": "PaddlePaddle",
+    "onnxruntime": "ONNX Runtime",
 }
 MODE = "eager"
 AGREES, DIFFERS, CANNOT, NOT_RUN = "agrees", "differs", "cannot", "not run"
@@ -148,7 +151,14 @@ class Migration:
 
 
 def canonical_framework(name: str) -> str | None:
-    return ALIASES.get(name.strip().lower())
+    """The framework ``name`` means: an alias above, or any runtime an adapter is
+    registered for (``conformance.adapters.MODULES``: a plugin's name)."""
+    key = name.strip().lower()
+    return ALIASES.get(key) or (key if key in adapters.MODULES else None)
+
+
+def label(framework: str) -> str:
+    return _LABELS.get(framework, framework)
 
 
 def _text(value: Any) -> str:
@@ -348,7 +358,7 @@ def migrate(
         candidates = [b for b in b_entries if b.loss == a.loss]
         source_entry = Source(a.api, a.loss, sorted(a.params), sorted(a.reductions), [])
         if not candidates:
-            source_entry.note = f"{LABELS[target]} has no entry for {a.loss}."
+            source_entry.note = f"{label(target)} has no entry for {a.loss}."
         if not a_rows:
             source_entry.note = source_entry.note or f"No {MODE} rows of {a.api} in the run."
         for b in candidates:
@@ -406,7 +416,7 @@ def _md(text: str) -> str:
 def markdown(m: Migration, *, only: Iterable[str] = ()) -> str:
     """The advice as Markdown; ``only`` limits it to those A entries (all when empty)."""
     wanted = set(only)
-    a, b = LABELS[m.source], LABELS[m.target]
+    a, b = label(m.source), label(m.target)
     counts = m.counts()
     lines = [
         f"# Migrating {a} → {b}",
@@ -426,7 +436,7 @@ def markdown(m: Migration, *, only: Iterable[str] = ()) -> str:
         lines += ["", f"## `{entry.api}` ({entry.loss})", ""]
         lines.append(
             f"Takes {', '.join(entry.params) or 'no loss parameters'}; reductions "
-            f"{', '.join(entry.reductions)}. {LABELS[m.target]} entries of the same loss:"
+            f"{', '.join(entry.reductions)}. {label(m.target)} entries of the same loss:"
         )
         if entry.note:
             lines += ["", entry.note]
@@ -466,8 +476,8 @@ def html(m: Migration) -> str:
     """The advice as one self-contained HTML page."""
     return template("migrate.html.j2").render(
         m=m,
-        a=LABELS[m.source],
-        b=LABELS[m.target],
+        a=label(m.source),
+        b=label(m.target),
         counts=m.counts(),
         failing=sorted(FAILING_VALUES),
     )
