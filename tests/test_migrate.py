@@ -128,6 +128,33 @@ def test_plan_per_case_group() -> None:
     assert advice.counts() == {"agrees": 1, "differs": 1, "cannot": 1, "not run": 0}
 
 
+def test_a_runtime_without_gradients_is_judged_on_its_loss() -> None:
+    """An inference runtime (ONNX Runtime) computes the loss and no gradient: the advice
+    compares the loss and says the gradient is missing, rather than "cannot" for all."""
+    ort = FakeEntry("onnxruntime[x.cross_entropy]", "cross_entropy", frozenset({"weight"}))
+    no_grad = "ONNX Runtime inference sessions compute no gradient. More."
+    rows = []
+    for case, b_loss in (("ce-plain", Verdict.PASS), ("ce-bf16", Verdict.NOT_IMPLEMENTED)):
+        for output in ("loss", "grad"):
+            rows.append(_row(case, "reduction=mean", A.api, Verdict.PASS, output=output))
+        rows.append(_row(case, "reduction=mean", ort.api, b_loss, reason="no kernel. More."))
+        rows.append(_row(case, "reduction=mean", ort.api, Verdict.UNSUPPORTED, output="grad",
+                         reason=no_grad))  # fmt: skip
+    frame = pd.DataFrame(rows).reindex(columns=list(COLUMNS))
+    (entry,) = migrate.migrate(
+        frame, "torch", "onnxruntime", source_entries=[A], target_entries=[ort]
+    ).entries
+    plan = {g.base_id: g for g in entry.plan}
+    assert plan["ce-plain"].status == "agrees"
+    assert plan["ce-plain"].lines[0].what == (
+        "both compute the canonical definition | grad: B cannot (ONNX Runtime inference "
+        "sessions compute no gradient.)"
+    )
+    # nothing computed at all: the loss row's reason says why, not the gradient's
+    assert plan["ce-bf16"].status == "cannot"
+    assert plan["ce-bf16"].lines[0].what == "no kernel."
+
+
 def test_markdown_and_html() -> None:
     advice = _advice()
     md = migrate.markdown(advice)

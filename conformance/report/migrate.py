@@ -221,12 +221,19 @@ def _variant(case_id: str, a: list[dict[str, Any]], b: list[dict[str, Any]]) -> 
     """Judge one case variant from A's and B's rows (loss and grad)."""
     a_call = next((_text(r["call"]) for r in a if _text(r["call"])), "")
     b_call = next((_text(r["call"]) for r in b if _text(r["call"])), "")
-    b_verdicts = {r["verdict"] for r in b}
     a_verdicts = {r["verdict"] for r in a}
     unable = {Verdict.UNSUPPORTED.value, Verdict.NOT_IMPLEMENTED.value}
-    if b_verdicts & unable:
-        row = next(r for r in b if r["verdict"] in unable)
-        return Variant(case_id, CANNOT, _first_sentence(_text(row["reason"])), a_call, b_call)
+    # Outputs B never computes (an inference runtime's gradient) while it computes others:
+    # judged on the others, and said. If B can compute none, the loss row's reason is why.
+    b_unable = sorted((r for r in b if r["verdict"] in unable), key=lambda r: r["output"] != "loss")
+    if b_unable and len(b_unable) == len(b):
+        why = _first_sentence(_text(b_unable[0]["reason"]))
+        return Variant(case_id, CANNOT, why, a_call, b_call)
+    without = "".join(
+        f" | {r['output']}: B cannot ({_first_sentence(_text(r['reason']))})" for r in b_unable
+    )
+    b = [r for r in b if r["verdict"] not in unable]
+    b_verdicts = {r["verdict"] for r in b}
     if Verdict.SKIPPED.value in a_verdicts | b_verdicts or a_verdicts & unable:
         side, row = next(
             (side, r)
@@ -255,9 +262,10 @@ def _variant(case_id: str, a: list[dict[str, Any]], b: list[dict[str, Any]]) -> 
         link = link or _link(rb) or _link(ra)
     if not changes:
         same = [_describe(by_output_b[o], plural=True) for o in sorted(by_output_b)]
-        return Variant(case_id, AGREES, "both " + same[0] if same else "", a_call, b_call)
+        what = ("both " + same[0] if same else "") + without
+        return Variant(case_id, AGREES, what, a_call, b_call)
     what = " | ".join(f"{' and '.join(outputs)}: {text}" for text, outputs in changes.items())
-    return Variant(case_id, DIFFERS, what, a_call, b_call, rel, remedy, link)
+    return Variant(case_id, DIFFERS, what + without, a_call, b_call, rel, remedy, link)
 
 
 def variant_label(case_id: str) -> str:
