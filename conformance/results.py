@@ -137,8 +137,13 @@ JSON_COLUMNS: tuple[str, ...] = (
 )
 
 
+# How the writer stores the numbers JSON has no literal for, and their values read back.
+STORED_NUMBERS: dict[str, float] = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
 def to_json_value(value: Any) -> Any:
-    """JSON-safe form of a cell: NaN and ±Inf become strings so they survive round trips."""
+    """JSON-safe form of a cell: NaN and ±Inf become strings so they survive round trips
+    (``STORED_NUMBERS``)."""
     if isinstance(value, float):
         if math.isnan(value):
             return "NaN"
@@ -223,7 +228,6 @@ def _encode(row: Mapping[str, Any]) -> bytes:
 # a person edits a file, a copy goes wrong), and the report must still show what is readable:
 # every line that is not a usable row is skipped and recorded with the reason, never raised.
 
-_SPECIAL_NUMBERS = frozenset({"NaN", "Infinity", "-Infinity"})
 _MAX_DEPTH = 200  # deeper JSON than any row needs; keeps json.dumps in the report off the limit
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # the only way a line holds a lone surrogate
 
@@ -238,7 +242,7 @@ def _is_line_number(value: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     if isinstance(value, str):
-        return value in _SPECIAL_NUMBERS
+        return value in STORED_NUMBERS
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     try:

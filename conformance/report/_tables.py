@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from conformance.results import FAILING, Verdict
+from conformance.results import FAILING, STORED_NUMBERS, Verdict
 
 MISSING = "—"
 
@@ -24,7 +24,8 @@ SEVERITY: tuple[str, ...] = tuple(v.value for v in Verdict)
 FAILING_VALUES = frozenset(v.value for v in FAILING)
 GOOD_VALUES = frozenset({Verdict.PASS.value, Verdict.EXPECTED_ERROR.value})
 
-_SPECIAL = {"NaN": math.inf, "Infinity": math.inf, "-Infinity": -math.inf}
+# Sorting ranks a stored NaN with +Infinity: as bad as an error can be.
+_RANKED = {**STORED_NUMBERS, "NaN": math.inf}
 
 
 def is_missing(value: Any) -> bool:
@@ -67,7 +68,7 @@ def sort_number(value: Any) -> float:
     if is_missing(value):
         return math.nan
     if isinstance(value, str):
-        return _SPECIAL.get(value, math.nan)
+        return _RANKED.get(value, math.nan)
     try:
         return float(value)
     except (TypeError, ValueError):

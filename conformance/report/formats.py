@@ -27,7 +27,7 @@ import pandas as pd
 
 from conformance.report._tables import FAILING_VALUES, is_missing, severity
 from conformance.report.findings import Finding
-from conformance.results import COLUMNS, JSON_COLUMNS, NUMBER_COLUMNS, Verdict
+from conformance.results import COLUMNS, JSON_COLUMNS, NUMBER_COLUMNS, STORED_NUMBERS, Verdict
 
 JUNIT_FILE = "junit.xml"
 MARKDOWN_FILE = "summary.md"
@@ -45,16 +45,13 @@ _NOT_RUN = frozenset(
 _TESTCASE_KEYS = ["framework", "case_id", "api", "device", "dtype", "mode"]
 
 
-_STORED = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-
-
 def number(value: Any) -> float:
     """A number cell as a float: missing is NaN, the writer's "NaN"/"Infinity" strings their
     values (unlike ``sort_number``, which ranks a NaN as infinitely bad)."""
     if is_missing(value):
         return math.nan
     if isinstance(value, str):
-        return _STORED.get(value, math.nan)
+        return STORED_NUMBERS.get(value, math.nan)
     return float(value)
 
 
@@ -221,7 +218,7 @@ def parquet_frame(frame: pd.DataFrame) -> pd.DataFrame:
     for column in JSON_COLUMNS:
         out[column] = [None if is_missing(v) else dumps(v) for v in out[column]]
     for column in NUMBER_COLUMNS:  # the writer's "NaN"/"Infinity" strings become the values
-        cells = out[column].astype(object).replace(_STORED)
+        cells = out[column].astype(object).replace(STORED_NUMBERS)
         out[column] = pd.to_numeric(cells, errors="coerce").astype("float64")
     out["line"] = pd.to_numeric(out["line"], errors="coerce").astype("Int64")
     for column in out.columns:
