@@ -429,7 +429,7 @@ def _write_outputs(
     return summary, problems
 
 
-def _frameworks(text: str) -> list[str] | str:
+def parse_frameworks(text: str) -> list[str] | str:
     """The frameworks ``--framework`` names, each once, or why it names something else."""
     frameworks = list(dict.fromkeys(f.strip() for f in text.split(",") if f.strip()))
     unknown = [f for f in frameworks if f not in adapters.MODULES]
@@ -441,7 +441,7 @@ def _frameworks(text: str) -> list[str] | str:
     return frameworks
 
 
-def _modes(text: str) -> list[str] | str:
+def parse_modes(text: str) -> list[str] | str:
     """The modes ``--mode`` names, or why it names something else."""
     available: dict[str, None] = {"eager": None}
     for name in adapters.MODULES:
@@ -476,12 +476,12 @@ _SELECTION_ARGS = {
 
 def _selection(args: argparse.Namespace) -> shard.Selection | str:
     """The selection the ``run`` options make (defaults for those not given), or why not."""
-    frameworks = _frameworks(
+    frameworks = parse_frameworks(
         ",".join(runner.FRAMEWORKS) if args.framework is None else args.framework
     )
     if isinstance(frameworks, str):
         return frameworks
-    modes = _modes("default" if args.mode is None else args.mode)
+    modes = parse_modes("default" if args.mode is None else args.mode)
     if isinstance(modes, str):
         return modes
     return shard.Selection(
@@ -527,8 +527,8 @@ def _resumed_selection(args: argparse.Namespace, given: shard.Selection) -> shar
             + " (drop these options, or start a new run)"
         )
     for problem in (
-        _frameworks(",".join(recorded.frameworks)),
-        _modes(",".join(recorded.modes)),
+        parse_frameworks(",".join(recorded.frameworks)),
+        parse_modes(",".join(recorded.modes)),
     ):
         if isinstance(problem, str):
             return f"{run_dir / shard.RUN_FILE}: {problem}"
@@ -836,7 +836,7 @@ def _fuzz(args: argparse.Namespace) -> int:
         from conformance import fuzz
     except ImportError as exc:  # hypothesis is a test dependency, not a core one
         return _usage(f"conformance fuzz needs hypothesis (pip install hypothesis): {exc}")
-    frameworks = _frameworks(args.framework)
+    frameworks = parse_frameworks(args.framework)
     if isinstance(frameworks, str):
         return _usage(frameworks)
     known = ledger_.load_paths(_files(args.cases))

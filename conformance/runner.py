@@ -417,13 +417,15 @@ class Session:
         target: np.ndarray | None,
         expected: Expected,
         emit: Callable[[list[dict[str, Any]]], None],
+        only: Collection[tuple[str, str]] | None = None,
     ) -> None:
         """Run ``case`` on the entries of one framework, in every mode (but the pairs in
-        ``done``); rows go to ``emit``."""
+        ``done``; only the (API, mode) pairs in ``only`` when given); rows go to ``emit``."""
         tasks = [
             (entry, _task(case, entry, x, target, expected.grad_output, self.device, mode))
             for entry, mode in calls(fw.entries, case, self.modes)
             if (case.id, entry.api, mode) not in self.done
+            and (only is None or (entry.api, mode) in only)
         ]
         _serve_case(fw, case, tasks, expected, self.device, self.timeout, emit)
 

@@ -18,10 +18,10 @@ COMPILED = {
 
 
 def test_mode_names_are_checked(capsys):
-    assert cli._modes("default") == list(runner.DEFAULT_MODES)
-    assert set(cli._modes("all")) >= {"eager", "jit", "tf.function", "to_static", "compile"}
-    assert cli._modes("eager,jit,eager") == ["eager", "jit"]
-    assert "unknown mode 'jitt'" in str(cli._modes("jitt"))
+    assert cli.parse_modes("default") == list(runner.DEFAULT_MODES)
+    assert set(cli.parse_modes("all")) >= {"eager", "jit", "tf.function", "to_static", "compile"}
+    assert cli.parse_modes("eager,jit,eager") == ["eager", "jit"]
+    assert "unknown mode 'jitt'" in str(cli.parse_modes("jitt"))
     assert cli.main(["run", "--mode", "jitt"]) == cli.EXIT_USAGE
     assert "unknown mode 'jitt'" in capsys.readouterr().err
 
