@@ -141,40 +141,51 @@ class Ledger:
             return None
         return next((e for e in self.entries if e.covers(row, environment)), None)
 
+    def speaks_of(self, row: Mapping[str, Any]) -> list[Entry]:
+        """The entries whose patterns match ``row`` when it counts towards staleness: a
+        judged row (not skipped, unsupported, without a kernel) that no entry covers."""
+        if str(getattr(row.get("verdict"), "value", row.get("verdict"))) in _JUDGED_OUT:
+            return []
+        if row.get("ledger"):
+            return []
+        api, case_id, output = str(row["api"]), str(row["case_id"]), str(row["output"])
+        mode = str(row.get("mode") or "eager")
+        return [e for e in self.entries if e.matches(api, case_id, output, mode)]
+
     def stale(self, frame: pd.DataFrame) -> list[dict[str, str]]:
         """Entries that match judged rows of the run but cover none of them."""
         if frame.empty:
             return []
-        judged = frame[~frame["verdict"].isin(_JUDGED_OUT)]
-        covered = set(frame["ledger"].dropna().astype(str))
-        ledger_refs = judged["ledger"].astype(object).where(judged["ledger"].notna(), "")
+        columns = ["api", "case_id", "output", "verdict", "mode", "ledger"]
+        rows = frame[columns].astype(object).where(frame[columns].notna(), None)
+        spoken: dict[str, list[str]] = {}
+        for row in rows.to_dict("records"):
+            for e in self.speaks_of(row):
+                spoken.setdefault(e.where, []).append(str(row["verdict"]))
+        return self.stale_among(spoken, set(frame["ledger"].dropna().astype(str)))
+
+    def stale_among(
+        self, spoken: Mapping[str, Iterable[str]], covered: Iterable[str]
+    ) -> list[dict[str, str]]:
+        """The stale entries, given the verdicts of the rows each entry speaks of (by its
+        ``file:line``; see ``speaks_of``) and the ``ledger`` cells of the covered rows."""
+        refs = set(covered)
         out = []
         for e in self.entries:
-            if any(ref.startswith(e.where + " ") for ref in covered):
+            verdicts = list(spoken.get(e.where, ()))
+            if not verdicts or any(ref.startswith(e.where + " ") for ref in refs):
                 continue
-            spoken = [
-                row
-                for row, ref in zip(
-                    judged[["api", "case_id", "output", "verdict", "mode"]].itertuples(),
-                    ledger_refs,
-                    strict=True,
-                )
-                if not ref
-                and e.matches(str(row.api), str(row.case_id), str(row.output), str(row.mode))
-            ]
-            if spoken:
-                verdicts = sorted({str(r.verdict) for r in spoken})
-                out.append(
-                    {
-                        "entry": e.where,
-                        "api": e.api,
-                        "case": ", ".join(e.case),
-                        "link": e.link,
-                        "reason": f"covers none of the {len(spoken)} row(s) it matches "
-                        f"(verdicts now: {', '.join(verdicts)}): fixed upstream, or its "
-                        "version range no longer applies",
-                    }
-                )
+            out.append(
+                {
+                    "entry": e.where,
+                    "api": e.api,
+                    "case": ", ".join(e.case),
+                    "link": e.link,
+                    "reason": f"covers none of the {len(verdicts)} row(s) it matches "
+                    f"(verdicts now: {', '.join(sorted(set(verdicts)))}): fixed upstream, or "
+                    "its version range no longer applies",
+                }
+            )
         return out
 
 

@@ -11,11 +11,16 @@ collection error naming ``file:line: field``. Each expanded case gives one item 
 An item runs the call on its framework's long-lived worker (started once per pytest
 process, at the first item that needs it; each pytest-xdist worker starts its own) and is
 judged as ``conformance run`` judges it. It fails when a row fails (one line
-``file:line: ...: verdict: reason`` per row, then the call and the repro snippet), is
-skipped when nothing could run (framework missing, unsupported parameter), and is an xfail
-when a ledger entry covers the failure: items a ledger entry speaks of carry
-``xfail(raises=KnownDivergence, strict=--conformance-strict)``, so a divergence fixed
-upstream shows as XPASS (a failure under ``--conformance-strict``: the entry is stale).
+``file:line: case api [mode, device]: output verdict: reason`` per row, then the call and
+the repro snippet, no traceback), is skipped when nothing could run (framework missing,
+unsupported parameter), and is an xfail, with the ledger entry and its link as the reason,
+when the ledger covers its failure. The ledger is the ledger files beside each case file
+(or ``--conformance-ledger``). Whether an entry covers a row depends on the measured
+verdict and the framework's version, so the xfail is decided after the call, not marked at
+collection (a static marker would make every item an entry's patterns name an XPASS). Stale
+entries (they name judged rows but cover none; gathered from every xdist worker) are listed
+at the end; ``--conformance-strict`` fails them and the known divergences, as ``conformance
+run --strict`` does.
 
 Markers: ``conformance`` on every item, the framework (``torch``, ``jax``, ...), the loss
 (``cross_entropy``, ...), ``known`` (a ledger entry speaks of it) and ``expect_error``.
@@ -54,7 +59,7 @@ class ConformanceFailure(Exception):
 
 
 class KnownDivergence(Exception):
-    """An item's failure is covered by a ledger entry (the item is an xfail)."""
+    """An item's failure is covered by a ledger entry, under --conformance-strict."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -96,8 +101,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--conformance-strict",
         action="store_true",
-        help="an item a ledger entry speaks of that passes fails (XPASS(strict): a stale "
-        "entry); with --runxfail, known divergences fail too",
+        help="fail the items whose failure the ledger covers (instead of xfail) and the "
+        "run when a ledger entry is stale, as conformance run --strict does",
     )
 
 
@@ -128,18 +133,54 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(_KEY, None)
-    if state is not None:
-        state.close()
+    if state is None:
+        return
+    state.close()
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: the controller judges staleness
+        workeroutput["conformance_ledger"] = {
+            "spoken": state.spoken,
+            "covered": sorted(state.covered),
+            "folders": [str(folder) for folder in state.ledgers],
+            "environments": state.environments,
+        }
+    elif state.strict and state.stale() and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist: a worker finished; keep what it saw of the ledger and the workers."""
+    seen = getattr(node, "workeroutput", {}).get("conformance_ledger")
+    if seen is None:
+        return
+    state = _state(node.config)
+    for folder in seen["folders"]:
+        state.ledger_in(Path(folder))
+    for where, verdicts in seen["spoken"].items():
+        state.spoken.setdefault(where, []).extend(verdicts)
+    state.covered.update(seen["covered"])
+    for device, environment in seen["environments"].items():
+        state.environments.setdefault(device, {}).update(environment)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     state = config.stash.get(_KEY, None)
-    if state is None or not state.environments:
+    if state is None:
         return
-    terminalreporter.section("conformance workers")
-    for device, environment in state.environments.items():
-        for name, env in environment.items():
-            terminalreporter.write_line(f"{name} ({device}): {_describe(env)}")
+    if state.environments:
+        terminalreporter.section("conformance workers")
+        for device, environment in state.environments.items():
+            for name, env in environment.items():
+                terminalreporter.write_line(f"{name} ({device}): {_describe(env)}")
+    stale = state.stale()
+    if stale:
+        fails = " (failing: --conformance-strict)" if state.strict else ""
+        terminalreporter.section(f"stale ledger entries{fails}")
+        for entry in stale:
+            terminalreporter.write_line(
+                f"{entry['entry']} ({entry['api']} {entry['case']}): {entry['reason']}"
+            )
 
 
 def _describe(env: dict[str, Any]) -> str:
@@ -180,13 +221,17 @@ class _State:
         self.strict = bool(config.getoption("conformance_strict"))
         self.timeout = float(config.getoption("conformance_timeout"))
         given = config.getoption("conformance_ledger")
-        self._ledgers: dict[Path, Ledger] = {}
+        self.ledgers: dict[Path, Ledger] = {}
         self.given_ledger = self._load_ledger([Path(p) for p in given]) if given else None
         self.sessions: dict[str, Session] = {}
         self.environments: dict[str, dict[str, Any]] = {}
         self._work: OrderedDict[str, tuple[np.ndarray, np.ndarray | None, Expected]]
         self._work = OrderedDict()
         self._dir: Path | None = None
+        # What the stale-entry check needs: per entry (file:line), the verdicts of the
+        # judged rows it speaks of; the ledger cells of the covered rows.
+        self.spoken: dict[str, list[str]] = {}
+        self.covered: set[str] = set()
         for name in (*adapters.MODULES, *oracle.LOSSES):
             config.addinivalue_line("markers", f"{name}: conformance items of {name}")
         config.addinivalue_line("markers", "known: a known-divergence ledger entry speaks of it")
@@ -204,22 +249,24 @@ class _State:
     def ledger_beside(self, case_file: Path) -> Ledger:
         """The ledger entries that apply to a case file: --conformance-ledger's, or those of
         the ledger files in its directory."""
+        return self.ledger_in(case_file.parent)
+
+    def ledger_in(self, folder: Path) -> Ledger:
         if self.given_ledger is not None:
             return self.given_ledger
-        folder = case_file.parent
-        if folder not in self._ledgers:
+        if folder not in self.ledgers:
             from conformance import cases
 
             files = [p for p in cases.find_case_files([folder]) if p.parent == folder]
-            self._ledgers[folder] = self._load_ledger(files)
-        return self._ledgers[folder]
+            self.ledgers[folder] = self._load_ledger(files)
+        return self.ledgers[folder]
 
     def ledger(self) -> Ledger:
         from conformance.ledger import Ledger
 
         if self.given_ledger is not None:
             return self.given_ledger
-        return Ledger(tuple(e for known in self._ledgers.values() for e in known.entries))
+        return Ledger(tuple(e for known in self.ledgers.values() for e in known.entries))
 
     def session(self, item: CallItem) -> Session:
         """The device's worker session, started at the first item that needs it with the
@@ -248,8 +295,9 @@ class _State:
         return session
 
     def rows(self, item: CallItem) -> list[dict[str, Any]]:
-        """The judged rows of the item's call (one per output)."""
+        """The judged rows of the item's call (one per output), JSON-ready."""
         from conformance import runner
+        from conformance.results import to_json_value
 
         case = item.case
         work = self._work.get(case.id)
@@ -261,8 +309,22 @@ class _State:
         session = self.session(item)
         fw = next(f for f in session.prepared if f.name == item.framework)
         rows: list[dict[str, Any]] = []
-        session.serve(fw, case, *work, rows.extend, only={(item.api, item.mode)})
+
+        def keep(judged: list[dict[str, Any]]) -> None:
+            rows.extend({k: to_json_value(v) for k, v in r.items()} for r in judged)
+
+        session.serve(fw, case, *work, keep, only={(item.api, item.mode)})
+        for row in rows:
+            if row.get("ledger"):
+                self.covered.add(str(row["ledger"]))
+            for entry in session.ledger.speaks_of(row):
+                self.spoken.setdefault(entry.where, []).append(str(row["verdict"]))
         return rows
+
+    def stale(self) -> list[dict[str, str]]:
+        """The ledger entries that spoke of rows this run judged but covered none of them
+        (with pytest-xdist, over every worker's rows)."""
+        return self.ledger().stale_among(self.spoken, self.covered)
 
     def close(self) -> None:
         for session in self.sessions.values():
@@ -327,16 +389,12 @@ class CallItem(pytest.Item):
             self.add_marker(name)
         if self.case.expect_error is not None:
             self.add_marker("expect_error")
-        speaking = [
-            e
+        if any(
+            e.matches(api, self.case.id, output, mode)
             for e in parent.known.entries
-            if any(e.matches(api, self.case.id, output, mode) for output in ("loss", "grad"))
-        ]
-        if speaking:
+            for output in ("loss", "grad")
+        ):
             self.add_marker("known")
-            reason = "; ".join(f"{e.where}: {e.reason} ({e.link})" for e in speaking)
-            strict = _state(self.config).strict
-            self.add_marker(pytest.mark.xfail(reason=reason, raises=KnownDivergence, strict=strict))
         where = f"{self.case.file}:{self.case.line}"
         self.user_properties += [
             ("case", where),
@@ -349,18 +407,22 @@ class CallItem(pytest.Item):
     def runtest(self) -> None:
         from conformance.results import FAILING, Verdict
 
-        self.rows = _state(self.config).rows(self)
+        state = _state(self.config)
+        self.rows = state.rows(self)
         call = next((r["call"] for r in self.rows if r.get("call")), None)
         if call:
             self.user_properties.append(("call", call))  # in --junitxml, as the call was made
-        verdicts = [str(getattr(r["verdict"], "value", r["verdict"])) for r in self.rows]
+        verdicts = [r["verdict"] for r in self.rows]
         failing = {v.value for v in FAILING}
         if not self.rows:
             raise ConformanceFailure(f"{self._where()}: no call was made (the run was stopped)")
         if any(v in failing for v in verdicts):
             raise ConformanceFailure(self._explain())
         if Verdict.KNOWN.value in verdicts:
-            raise KnownDivergence(self._explain())
+            if state.strict:
+                raise KnownDivergence(self._explain())
+            known = next(r for r in self.rows if r["verdict"] == Verdict.KNOWN.value)
+            pytest.xfail(f"{known.get('ledger') or ''}: {known.get('reason') or ''}")
         not_run = {Verdict.SKIPPED.value, Verdict.UNSUPPORTED.value, Verdict.NOT_IMPLEMENTED.value}
         if all(v in not_run for v in verdicts):
             # Reported at the case's file:line, not at this line.
@@ -378,8 +440,8 @@ class CallItem(pytest.Item):
         reason``), then the call made and the snippet that reproduces it."""
         lines = []
         for row in self.rows:
-            verdict = getattr(row["verdict"], "value", row["verdict"])
-            lines.append(f"{self._where()}: {row['output']} {verdict}: {row.get('reason') or ''}")
+            reason = row.get("reason") or ""
+            lines.append(f"{self._where()}: {row['output']} {row['verdict']}: {reason}")
         call = next((r["call"] for r in self.rows if r.get("call")), None)
         snippet = next((r["repro"] for r in self.rows if r.get("repro")), None)
         tail = next((r["stderr_tail"] for r in self.rows if r.get("stderr_tail")), None)
