@@ -31,6 +31,7 @@ case file is collected, and no worker starts before an item runs.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tempfile
@@ -142,7 +143,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             "spoken": state.spoken,
             "covered": sorted(state.covered),
             "folders": [str(folder) for folder in state.ledgers],
-            "environments": state.environments,
+            # execnet sends plain data only (torch reports a TorchVersion, say)
+            "environments": json.loads(json.dumps(state.environments, default=str)),
         }
     elif state.strict and state.stale() and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -211,7 +211,8 @@ def test_the_suite_own_collection_does_not_pick_up_case_files(pytester: pytest.P
 
 
 @pytest.mark.skipif(not installed("torch"), reason="torch is not installed")
-def test_a_real_case_file_on_torch(pytester: pytest.Pytester):
+def test_a_real_case_file_on_torch_under_xdist(pytester: pytest.Pytester):
+    pytest.importorskip("xdist", reason="pytest-xdist is not installed")
     pytester.mkdir("cases")
     source = (ROOT / "cases" / "cross_entropy.yaml").read_text()
     (pytester.path / "cases" / "cross_entropy.yaml").write_text(source)
@@ -223,6 +224,10 @@ def test_a_real_case_file_on_torch(pytester: pytest.Pytester):
         "ce-weighted and float32 and functional",
         "-p",
         "no:cacheprovider",
+        "-n",
+        "2",
     )
     result.assert_outcomes(passed=3)
+    # the workers' environments (torch's version is a TorchVersion) reach the controller
     result.stdout.fnmatch_lines(["*conformance workers*", "torch (cpu): torch 2.*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
