@@ -108,13 +108,16 @@ class Case:
         is exactly 0."""
         if self.target_kind != "none":
             return None
-        if "values" in self.input_spec:
-            shape = np.shape(self.input_spec["values"])
-        else:
-            shape = tuple(self.input_spec["shape"])
         rng = np.random.default_rng(int(self.input_spec.get("seed", 0)) + 1)
-        cotangent: np.ndarray = dtypes.cast(rng.normal(size=shape), self.dtype)
+        cotangent: np.ndarray = dtypes.cast(rng.normal(size=self.shape()), self.dtype)
         return cotangent
+
+    def shape(self) -> tuple[int, ...]:
+        """The input's shape as declared (no array is built: sizing a case must not cost
+        its memory)."""
+        if "values" in self.input_spec:
+            return tuple(int(d) for d in np.shape(self.input_spec["values"]))
+        return tuple(int(d) for d in self.input_spec["shape"])
 
     def weight(self) -> np.ndarray | None:
         """Class weights rounded to the case dtype (what the framework receives)."""

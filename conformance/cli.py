@@ -2,8 +2,10 @@
 
 Exit status: 0 when every row is pass / unsupported / expected-error / skipped; 1 when any row
 is mismatch / error / no-error / crashed / timeout (or the results file could not be written
-after rows were); 2 for bad usage, invalid case files or an unwritable run directory; 130
-after Ctrl-C and 143 after SIGTERM, once the summary and report of the rows so far are written.
+after rows were); 2 for bad usage, invalid case files or an unwritable run directory; 3 when
+``run --max-seconds`` stopped the run (resumable with ``run --resume``); 130 after Ctrl-C and
+143 after SIGTERM. The last three exit once the summary and report of the rows so far are
+written.
 ``run`` writes ``run.json`` (its selection) into the run directory before it starts; ``run
 --shard``, ``run --resume`` and ``merge`` are described in conformance/shard.py.
 """
@@ -14,9 +16,11 @@ import argparse
 import contextlib
 import math
 import os
+import re
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
@@ -28,6 +32,7 @@ from conformance import adapters, cases, results, runner, shard
 from conformance import ledger as ledger_
 
 EXIT_OK, EXIT_FAILING, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_DEADLINE = 3  # --max-seconds reached: the rows so far are kept; finish with --resume
 EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
@@ -39,6 +44,23 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r}: must be a finite number of seconds > 0")
+    return value
+
+
+_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:([kmgt])(?:i?b)?|b)?\s*", re.IGNORECASE)
+
+
+def _size(text: str) -> int:
+    """argparse type: a memory size in bytes > 0, e.g. ``2G``, ``512M``, ``1.5GiB``,
+    ``300MB``; K, M, G and T are powers of 1024 with or without ``B``/``iB`` (what ``ps`` and
+    ``/proc`` report), a bare number is bytes."""
+    match = _SIZE.fullmatch(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 2G, 512M, 1.5GiB)")
+    value = int(float(match[1]) * _UNITS[(match[2] or "").lower()])
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be > 0")
     return value
 
 
@@ -127,6 +149,26 @@ def _parser() -> argparse.ArgumentParser:
         type=_seconds,
         default=300.0,
         help="seconds a worker may take to import its framework (default 300)",
+    )
+    r.add_argument(
+        "--max-seconds",
+        type=_seconds,
+        default=None,
+        metavar="S",
+        help="stop taking new calls S seconds after the command started, as on Ctrl-C: the "
+        "calls in flight finish, the summary and report are written, exit 3; finish with "
+        "--resume RUN_DIR (which takes --max-seconds again). Default: no limit",
+    )
+    r.add_argument(
+        "--max-worker-mem",
+        type=_size,
+        default=None,
+        metavar="SIZE",
+        help="memory one framework worker may use, e.g. 2G, 512M, 1.5GiB (K/M/G/T: powers "
+        f"of 1024): a case estimated to need more ({runner.CALL_MEMORY_FACTOR} × its arrays "
+        "plus the worker's memory after import) is skipped with the reason; a worker whose "
+        "resident memory grows past it during a call is killed and that call's rows are "
+        "crashed (Linux: read from /proc). Default: no limit",
     )
     r.add_argument(
         "--max-elements",
@@ -379,6 +421,35 @@ def _stop_on_signals(stop: threading.Event, received: list[int]) -> Iterator[Non
             signal.signal(sig, old)
 
 
+@contextlib.contextmanager
+def _deadline(
+    seconds: float | None, began: float, stop: threading.Event, reached: list[float]
+) -> Iterator[None]:
+    """``--max-seconds``: set ``stop`` once ``seconds`` have passed since ``began``
+    (``time.monotonic()``), as Ctrl-C does, and note in ``reached`` the seconds passed; the
+    timer is cancelled when the block ends (the run finished first)."""
+    if seconds is None:
+        yield
+        return
+
+    def expire() -> None:
+        reached.append(time.monotonic() - began)
+        print(
+            f"\n--max-seconds {seconds:g} reached: the calls in flight finish, then the "
+            "summary and report are written",
+            file=sys.stderr,
+        )
+        stop.set()
+
+    timer = threading.Timer(max(seconds - (time.monotonic() - began), 0.0), expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 def _prepare_run_dir(run_dir: Path) -> str | None:
     """Create the run directory; the reason it cannot hold this run's results, or None."""
     target = run_dir / results.RESULTS_FILE
@@ -536,6 +607,7 @@ def _resumed_selection(args: argparse.Namespace, given: shard.Selection) -> shar
 
 
 def _run(args: argparse.Namespace) -> int:
+    began = time.monotonic()  # --max-seconds counts from here
     chosen = _selection(args)
     if isinstance(chosen, str):
         return _usage(chosen)
@@ -581,20 +653,27 @@ def _run(args: argparse.Namespace) -> int:
         return _usage(f"cannot write the run directory {run_dir}: {where}: {exc.strerror or exc}")
     show = not args.no_progress and sys.stderr.isatty()
     stop, received = threading.Event(), list[int]()
+    reached: list[float] = []
     with _stop_on_signals(stop, received):
-        environment = runner.run(
-            selected,
-            run_dir,
-            frameworks=chosen.frameworks,
-            device=chosen.device,
-            timeout=args.timeout,
-            start_timeout=args.start_timeout,
-            progress=_progress if show else None,
-            stop=stop,
-            ledger=known,
-            modes=chosen.modes,
-            done=resumable.done if resumable else frozenset(),
-        )
+        with _deadline(args.max_seconds, began, stop, reached):
+            environment = runner.run(
+                selected,
+                run_dir,
+                frameworks=chosen.frameworks,
+                device=chosen.device,
+                timeout=args.timeout,
+                start_timeout=args.start_timeout,
+                progress=_progress if show else None,
+                stop=stop,
+                ledger=known,
+                modes=chosen.modes,
+                done=resumable.done if resumable else frozenset(),
+                max_worker_mem=args.max_worker_mem,
+            )
+        if reached and not received and "interrupted" in environment:
+            environment["deadline"] = (
+                f"--max-seconds {args.max_seconds:g} reached after {reached[0]:.1f} s"
+            )
         if chosen.shard is not None:
             environment["shard"] = shard.shard_text(chosen.shard)
         if resumable is not None:
@@ -611,6 +690,14 @@ def _run(args: argparse.Namespace) -> int:
     if "write_error" in environment:
         print(f"conformance: error: {environment['write_error']}", file=sys.stderr)
         return EXIT_FAILING if summary["rows"] else EXIT_USAGE
+    if "deadline" in environment:
+        print(
+            f"conformance: --max-seconds {args.max_seconds:g} reached: "
+            f"{environment['interrupted']}; rows so far are kept; "
+            f"finish with: conformance run --resume {run_dir}",
+            file=sys.stderr,
+        )
+        return EXIT_DEADLINE
     if "interrupted" in environment:
         print(f"interrupted: {environment['interrupted']}; rows so far are kept", file=sys.stderr)
         return EXIT_TERMINATED if signal.SIGTERM in received else EXIT_INTERRUPTED

@@ -43,7 +43,8 @@ class Verdict(str, Enum):
                             declares (a documented difference, named in the reason)
     unsupported             the entry has no native parameter for the case
     not-implemented         the framework has no kernel for this dtype/device
-    skipped                 framework not installed, or no such device
+    skipped                 framework not installed, no such device, or the case is
+                            estimated to need more than --max-worker-mem
     known                   a failure covered by the known-divergence ledger           --strict
     mismatch                a defect: matches no definition, or one the entry does
                             not declare (the reason names which)                      yes

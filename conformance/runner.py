@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import math
 import platform
 import sys
 import threading
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance import adapters, oracle
+from conformance import adapters, dtypes, oracle
 from conformance import ledger as ledger_
 from conformance.adapters._entry import Entry, lacking
 from conformance.cases import Case
@@ -31,7 +32,7 @@ from conformance.judge import Diagnoser
 from conformance.ledger import Ledger
 from conformance.protocol import Outcome, Task
 from conformance.results import ResultsUnwritable, ResultWriter, Verdict, to_json_value
-from conformance.supervisor import Cancelled, Lost, StartFailed, Worker, WorkerUnavailable
+from conformance.supervisor import MIB, Cancelled, Lost, StartFailed, Worker, WorkerUnavailable
 
 FRAMEWORKS = ("torch", "tensorflow", "jax", "paddle")
 # Eager plus each framework's idiomatic compiled mode. torch.compile is left out by default:
@@ -39,6 +40,32 @@ FRAMEWORKS = ("torch", "tensorflow", "jax", "paddle")
 DEFAULT_MODES = ("eager", "jit", "tf.function", "to_static")
 OUTPUTS = ("loss", "grad")
 SMALL = 64  # outputs up to this many elements are stored whole in the row
+# How many times its arrays (input, target or cotangent; see array_bytes) one call takes a
+# worker's resident memory up by at its peak: the Task as received and unpickled, the
+# framework's tensors, the forward pass's intermediates (softmax, log-probabilities), the
+# gradient, the outputs converted back to NumPy and pickled. Measured on a 2-core CPU with
+# 13 M-element inputs (cross_entropy, binary_cross_entropy_with_logits, mse_loss, softmax;
+# eager and each compiled mode; float32 and bfloat16): at most 5.1 (torch), 4.2 (paddle),
+# 7.7 (tensorflow) and 9.0 (jax: sigmoid_binary_cross_entropy under jit).
+CALL_MEMORY_FACTOR = 10
+
+
+def array_bytes(case: Case) -> int:
+    """Bytes of the arrays one call of ``case`` sends to a worker (input, target or the
+    cotangent of a target-less case), from the declared shapes: no array is built, so a
+    case too large for the machine can be sized and skipped. float16 and bfloat16 count
+    4 bytes an element: the frameworks compute them in float32 (their measured peak is
+    twice as many times their own size)."""
+    shape = case.shape()
+    elements = math.prod(shape)
+    itemsize = max(dtypes.NUMPY[case.dtype].itemsize, 4)
+    spec = case.target_spec
+    if case.target_kind == "index":  # int64 class indices, one per position (N, d1, ...)
+        labels = np.shape(spec["values"]) if "values" in spec else (shape[0], *shape[2:])
+        return elements * itemsize + int(math.prod(labels)) * 8
+    if "values" in spec:
+        return (elements + int(math.prod(np.shape(spec["values"])))) * itemsize
+    return 2 * elements * itemsize  # a target, or the cotangent, of the input's shape
 
 
 @dataclass
@@ -168,7 +195,7 @@ def _rows(
         row = dict(common, output=output)
         want = expected.values.get(output)
         row["expected"] = _small(want)
-        if isinstance(result, str):  # the framework cannot run here at all
+        if isinstance(result, str):  # not run: the framework cannot, or the case is too big
             row.update(verdict=Verdict.SKIPPED, reason=result)
         elif isinstance(result, Lost):
             verdict = Verdict.CRASHED if result.kind == "crashed" else Verdict.TIMEOUT
@@ -264,7 +291,12 @@ class _Framework:
 
 
 def _prepare(
-    name: str, device: str, run_dir: Path, start_timeout: float, stop: threading.Event
+    name: str,
+    device: str,
+    run_dir: Path,
+    start_timeout: float,
+    stop: threading.Event,
+    max_rss: int | None = None,
 ) -> _Framework:
     module = adapters.load(name)
     fw = _Framework(name, tuple(module.ENTRIES), str(getattr(module, "SNIPPET", "")))
@@ -274,13 +306,14 @@ def _prepare(
             f"{', '.join(missing)} not installed (pip install 'loss-conformance[{name}]')"
         )
         return fw
-    worker = Worker(
-        name, device, run_dir / "workers" / f"{name}.log", start_timeout=start_timeout, cancel=stop
-    )
+    log = run_dir / "workers" / f"{name}.log"
+    worker = Worker(name, device, log, start_timeout=start_timeout, cancel=stop, max_rss=max_rss)
     started = time.perf_counter()
     try:
         fw.environment = worker.start()
         fw.environment["start_seconds"] = round(time.perf_counter() - started, 2)
+        if worker.start_rss is not None:  # what a --max-worker-mem must leave room for
+            fw.environment["start_rss_mib"] = round(worker.start_rss / MIB)
         fw.worker = worker
     except WorkerUnavailable as exc:  # the framework says it cannot serve: skip its rows
         fw.skip_reason = str(exc)
@@ -312,16 +345,29 @@ def _serve_case(
         if fw.worker is None:
             result = fw.skip_reason
         else:
+            fw.worker.make_room(CALL_MEMORY_FACTOR * array_bytes(case))
             try:
                 result = fw.worker.call(task, timeout)
             except Cancelled:  # stopped during a restart: no call was made, nothing to record
                 return
-        env = fw.worker.environment if fw.worker is not None else fw.environment
-        device_name = str(env.get("device", device))
-        rows = _rows(
-            case, fw.name, entry, task.mode, fw.snippet, device, device_name, result, expected
-        )
-        emit([ledger_.apply(fw.ledger, row, env) for row in rows])
+        _emit(fw, case, entry, task.mode, result, expected, device, emit)
+
+
+def _emit(
+    fw: _Framework,
+    case: Case,
+    entry: Entry,
+    mode: str,
+    result: Outcome | Lost | str,
+    expected: Expected,
+    device: str,
+    emit: Callable[[list[dict[str, Any]]], None],
+) -> None:
+    """Judge one call's result into its rows, apply the ledger, and hand them to ``emit``."""
+    env = fw.worker.environment if fw.worker is not None else fw.environment
+    device_name = str(env.get("device", device))
+    rows = _rows(case, fw.name, entry, mode, fw.snippet, device, device_name, result, expected)
+    emit([ledger_.apply(fw.ledger, row, env) for row in rows])
 
 
 def _wait(jobs: Sequence[Future[Any]]) -> None:
@@ -354,6 +400,8 @@ class Session:
     them. ``environment`` maps each ready framework to its versions and device, or to why
     it is skipped. ``done`` holds the (case id, API, mode) calls not to make again (their
     rows are already written: a resumed run).
+    ``max_worker_mem`` (bytes) bounds each worker: a case estimated to need more is not
+    sent (:meth:`too_big`), and a worker that grows past it during a call is killed.
     """
 
     def __init__(
@@ -368,9 +416,11 @@ class Session:
         ledger: Ledger | None = None,
         modes: Sequence[str] = DEFAULT_MODES,
         done: Collection[tuple[str, str, str]] = frozenset(),
+        max_worker_mem: int | None = None,
         wait: bool = True,
     ) -> None:
         self.frameworks, self.run_dir = list(frameworks), Path(run_dir)
+        self.max_worker_mem = max_worker_mem
         self.modes = tuple(modes)
         self.done = frozenset(done)
         self.device, self.timeout, self.start_timeout = device, timeout, start_timeout
@@ -386,7 +436,13 @@ class Session:
     def __enter__(self) -> Session:
         self._starts = {
             n: self._pool.submit(
-                _prepare, n, self.device, self.run_dir, self.start_timeout, self.stop
+                _prepare,
+                n,
+                self.device,
+                self.run_dir,
+                self.start_timeout,
+                self.stop,
+                self.max_worker_mem,
             )
             for n in self.frameworks
         }
@@ -455,22 +511,71 @@ class Session:
         ``done``; only the (API, mode) pairs in ``only`` when given); rows go to ``emit``."""
         tasks = [
             (entry, _task(case, entry, x, target, expected.grad_output, self.device, mode))
+            for entry, mode in self._pending(fw, case, only)
+        ]
+        _serve_case(fw, case, tasks, expected, self.device, self.timeout, emit)
+
+    def _pending(
+        self, fw: _Framework, case: Case, only: Collection[tuple[str, str]] | None = None
+    ) -> list[tuple[Entry, str]]:
+        return [
+            (entry, mode)
             for entry, mode in calls(fw.entries, case, self.modes)
             if (case.id, entry.api, mode) not in self.done
             and (only is None or (entry.api, mode) in only)
         ]
-        _serve_case(fw, case, tasks, expected, self.device, self.timeout, emit)
+
+    def too_big(self, fw: _Framework, case: Case) -> str | None:
+        """Why ``case`` is not sent to ``fw``'s worker, or None: under ``max_worker_mem``,
+        a call estimated to need more (CALL_MEMORY_FACTOR × its arrays, plus what the
+        worker held after import) would only get the worker killed, or on a machine short
+        of memory, take other processes with it."""
+        if self.max_worker_mem is None or fw.worker is None:  # no limit, or no worker to fit
+            return None
+        arrays = array_bytes(case)
+        held = fw.worker.start_rss or 0
+        need = CALL_MEMORY_FACTOR * arrays + held
+        if need <= self.max_worker_mem:
+            return None
+        after_import = f" + {held / MIB:.0f} MiB the worker holds after import" if held else ""
+        return (
+            f"the call needs ~{need / MIB:.0f} MiB (estimate: {CALL_MEMORY_FACTOR} × "
+            f"{arrays / MIB:.3g} MiB of arrays for the forward and backward pass"
+            f"{after_import}), over --max-worker-mem {self.max_worker_mem / MIB:.0f} MiB; "
+            "not run"
+        )
+
+    def skip(
+        self,
+        fw: _Framework,
+        case: Case,
+        reason: str,
+        emit: Callable[[list[dict[str, Any]]], None],
+    ) -> None:
+        """Write ``case``'s rows on one framework as skipped for ``reason``; its arrays
+        are not built."""
+        expected = Expected(input_shape=list(case.shape()))
+        for entry, mode in self._pending(fw, case):
+            _emit(fw, case, entry, mode, reason, expected, self.device, emit)
 
     def judge(self, case: Case, emit: Callable[[list[dict[str, Any]]], None]) -> None:
         """Run ``case`` on every framework at once; each (case, API)'s rows go to ``emit``
         as soon as they are judged. Raises what ``emit`` raises, after every framework is
         done with the case."""
-        x, target = case.arrays()
-        expected = expected_for(case, x, target)
-        jobs = [
-            self._pool.submit(self.serve, fw, case, x, target, expected, emit)
-            for fw in self.prepared
-        ]
+        reasons = {fw.name: self.too_big(fw, case) for fw in self.prepared}
+        jobs = []
+        if any(reason is None for reason in reasons.values()):
+            x, target = case.arrays()
+            expected = expected_for(case, x, target)
+            jobs = [
+                self._pool.submit(self.serve, fw, case, x, target, expected, emit)
+                for fw in self.prepared
+                if reasons[fw.name] is None
+            ]
+        for fw in self.prepared:
+            reason = reasons[fw.name]
+            if reason is not None:
+                jobs.append(self._pool.submit(self.skip, fw, case, reason, emit))
         _wait(jobs)
 
     def rows(self, case: Case) -> list[dict[str, Any]]:
@@ -554,6 +659,10 @@ def _serve_cases(
         fw = session.ready(name)  # the first case waits for this framework's start only
         if session.stop.is_set():
             return False
+        too_big = session.too_big(fw, work.case)
+        if too_big is not None:  # before its arrays are built: they may not fit here either
+            session.skip(fw, work.case, too_big, writer.write)
+            return True
         x, target, expected = work.get()
         session.serve(fw, work.case, x, target, expected, writer.write)
         return True
@@ -614,12 +723,17 @@ def run(
     ledger: Ledger | None = None,
     modes: Sequence[str] = DEFAULT_MODES,
     done: Collection[tuple[str, str, str]] = frozenset(),
+    max_worker_mem: int | None = None,
 ) -> dict[str, Any]:
     """Run every case on every framework's entries; rows go to ``run_dir/results.jsonl``.
 
     Each entry runs in each of ``modes`` its framework has (eager, jax.jit, ...). The
     (case id, API, mode) calls in ``done`` are not made, and rows are appended after the
     ones already in the file (a resumed run); when every call is done no worker starts.
+
+    ``max_worker_mem`` (bytes) bounds each worker's memory (see :class:`Session`): a case
+    estimated to need more is skipped with the reason, and a call that takes its worker past
+    it crashes that worker only.
 
     Failing rows that an entry of ``ledger`` covers are written with the verdict ``known``.
     Setting ``stop`` (from a signal handler, say) ends the run between cases; starting
@@ -639,6 +753,8 @@ def run(
         "device": device,
         "modes": list(modes),
     }
+    if max_worker_mem is not None:
+        environment["max_worker_mem"] = f"{max_worker_mem / MIB:.0f} MiB"
     done = frozenset(done)
     if done:
         entries = [e for name in frameworks for e in adapters.load(name).ENTRIES]
@@ -660,6 +776,7 @@ def run(
         modes=modes,
         done=done,
         wait=False,
+        max_worker_mem=max_worker_mem,
     )
     with ResultWriter(run_dir) as writer:
         if progress:  # importing frameworks takes seconds; say so

@@ -40,7 +40,6 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from conformance import adapters, results, runner
@@ -205,9 +204,7 @@ def read_selection(run_dir: Path) -> Selection | None:
 
 def elements(case: Case) -> int:
     """Elements of the case's input (from its declaration; no array is built)."""
-    spec = case.input_spec
-    shape = np.shape(spec["values"]) if "values" in spec else tuple(spec["shape"])
-    return math.prod(int(d) for d in shape)
+    return math.prod(case.shape())
 
 
 def costs(cases: Sequence[Case], frameworks: Sequence[str], modes: Sequence[str]) -> list[int]:
@@ -452,7 +449,7 @@ class Merge:
     def environment(self) -> dict[str, Any]:
         """The first shard's environment, spanning all of them (earliest start, latest end,
         seconds summed), with ``merged_from`` and the ``notes`` of what --force let through."""
-        drop = ("shard", "interrupted", "write_error", "resumed_rows_kept", "notes")
+        drop = ("shard", "interrupted", "deadline", "write_error", "resumed_rows_kept", "notes")
         environment = {k: v for k, v in self.inputs[0].environment.items() if k not in drop}
         environment["argv"] = " ".join(sys.argv)
         envs = [i.environment for i in self.inputs]

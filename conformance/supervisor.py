@@ -11,6 +11,18 @@ say so. A restart gets ``3 × (first start) + 10 s`` (at least the call timeout,
 start timeout): the framework already imported once, so a restart that takes much longer is
 hung. After :data:`MAX_FAILED_STARTS` failed starts in a row the worker is given up, and
 each later call is answered at once with a :class:`Lost` instead of another wait.
+
+Memory: with ``max_rss`` set, the parent reads the worker's resident set size (VmRSS in
+``/proc/<pid>/status``) every :data:`MEMORY_POLL` seconds while a call is in flight and
+kills the worker once it is over; the call becomes a crashed :class:`Lost` that says so, and
+the next call starts a fresh worker. The kill comes up to one poll late (what a worker can
+allocate in 20 ms: ~100 MB); processes the worker starts itself (torch.compile's compile
+workers) are not counted; where ``/proc`` is missing nothing is enforced (:func:`rss`
+answers None). RLIMIT_AS would not do: it counts address space, not memory used. Measured
+(2-core CPU), importing the framework and making one small call needs an address space of
+1 GiB for torch and paddle, 1.5-2 GiB for TensorFlow and 2 GiB for JAX, whose workers then
+hold 220, 290, 680 and 170 MiB; below that the import fails or the process aborts
+(std::bad_alloc), which says nothing about the case.
 """
 
 from __future__ import annotations
@@ -32,6 +44,23 @@ from conformance.protocol import Outcome, Task
 STDERR_TAIL = 3000
 MAX_FAILED_STARTS = 3
 _POLL = 0.1  # seconds between checks for cancellation while a worker starts
+MEMORY_POLL = 0.02  # seconds between reads of a worker's memory while a call is in flight
+MIB = 2**20
+
+
+def rss(pid: int | None) -> int | None:
+    """The resident set size of process ``pid`` in bytes, or None where it cannot be read
+    (no /proc, the process is gone or a zombie)."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmRSS:"):
+                    return int(line.split()[1]) * 1024  # reported in kB
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 @dataclass(frozen=True)
@@ -74,7 +103,8 @@ class Worker:
     """One long-lived process serving one framework on one device.
 
     ``cancel``, when set, makes a start in progress give up at once (:class:`Cancelled`):
-    a Ctrl-C must not wait for a framework's import.
+    a Ctrl-C must not wait for a framework's import. ``max_rss``: bytes of resident memory
+    a call may take the worker to before it is killed (see the module docstring).
     """
 
     def __init__(
@@ -85,6 +115,7 @@ class Worker:
         *,
         start_timeout: float = 300.0,
         cancel: threading.Event | None = None,
+        max_rss: int | None = None,
     ) -> None:
         self.framework = framework
         self.module = adapters.MODULES[framework]
@@ -92,8 +123,10 @@ class Worker:
         self.log_path = Path(log_path)
         self.start_timeout = start_timeout
         self.cancel = cancel or threading.Event()
+        self.max_rss = max_rss
         self.environment: dict[str, Any] = {}
         self.start_seconds: float | None = None  # of the first successful start
+        self.start_rss: int | None = None  # bytes resident after the first successful start
         self.failed_starts = 0  # in a row; reset by a successful start
         self._last_failure: Lost | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -124,6 +157,7 @@ class Worker:
         self.failed_starts, self._last_failure = 0, None
         if self.start_seconds is None:
             self.start_seconds = time.monotonic() - began
+            self.start_rss = rss(self.pid)
         return environment
 
     def _start(self, timeout: float) -> dict[str, Any]:
@@ -203,10 +237,9 @@ class Worker:
         assert self._conn is not None and self._inbox is not None
         try:
             self._inbox.send(task)
-            if not self._conn.poll(timeout):
-                tail = self.stderr_tail()
-                self._kill()
-                return Lost("timeout", f"no answer within {timeout:g} s; worker killed", tail)
+            lost = self._await_answer(timeout)
+            if lost is not None:
+                return lost
             answer: Outcome = self._conn.recv()
             if answer.poisoned:  # the worker stops; the next call starts a fresh one
                 self._reap()
@@ -214,6 +247,45 @@ class Worker:
         except (EOFError, BrokenPipeError, ConnectionResetError):
             code = self._reap()
             return Lost("crashed", _describe_exit(code), self.stderr_tail())
+
+    def _await_answer(self, timeout: float) -> Lost | None:
+        """Wait for the answer to the Task in flight: None once it is there, or the Lost
+        of a worker killed for taking longer than ``timeout`` or more memory than
+        ``max_rss``."""
+        assert self._conn is not None
+        deadline = time.monotonic() + timeout
+        step = timeout if self.max_rss is None else MEMORY_POLL
+        while True:
+            if self._conn.poll(max(min(step, deadline - time.monotonic()), 0)):
+                return None
+            used = rss(self.pid) if self.max_rss is not None else None
+            if used is not None and self.max_rss is not None and used > self.max_rss:
+                tail = self.stderr_tail()
+                self._kill()
+                return Lost(
+                    "crashed",
+                    f"worker exceeded --max-worker-mem {self.max_rss / MIB:.0f} MiB "
+                    f"(RSS {used / MIB:.0f} MiB); killed",
+                    tail,
+                )
+            if time.monotonic() >= deadline:
+                tail = self.stderr_tail()
+                self._kill()
+                return Lost("timeout", f"no answer within {timeout:g} s; worker killed", tail)
+
+    def make_room(self, need: int) -> bool:
+        """Stop the worker when its resident memory plus ``need`` bytes would pass
+        ``max_rss``; the next call starts a fresh one. Frameworks keep memory after a call
+        (allocator caches, freed heap not given back: torch's worker grows by about one
+        input per large call), and that must not get a call that fits a fresh worker killed.
+        True when it was stopped."""
+        if self.max_rss is None or self._proc is None or self._proc.poll() is not None:
+            return False
+        used = rss(self.pid)
+        if used is None or used + need <= self.max_rss:
+            return False
+        self.stop()
+        return True
 
     def stderr_tail(self) -> str:
         """What this worker wrote to its log since it last started (the last few KB)."""
