@@ -227,7 +227,7 @@ class _State:
         self.given_ledger = self._load_ledger([Path(p) for p in given]) if given else None
         self.sessions: dict[str, Session] = {}
         self.environments: dict[str, dict[str, Any]] = {}
-        self._work: OrderedDict[str, tuple[np.ndarray, np.ndarray | None, Expected]]
+        self._work: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray | None, Expected]]
         self._work = OrderedDict()
         self._dir: Path | None = None
         # What the stale-entry check needs: per entry (file:line), the verdicts of the
@@ -291,6 +291,7 @@ class _State:
                 timeout=self.timeout,
                 ledger=self.ledger(),
                 modes=self.modes,
+                wait=False,  # an item waits for its own framework's start only
             )
             self.sessions[item.device] = session.__enter__()
             self.environments[item.device] = session.environment
@@ -302,14 +303,15 @@ class _State:
         from conformance.results import to_json_value
 
         case = item.case
-        work = self._work.get(case.id)
+        key = (case.file, case.id)  # ids are unique within a file
+        work = self._work.get(key)
         if work is None:
             x, target = case.arrays()
-            work = self._work[case.id] = (x, target, runner.expected_for(case, x, target))
+            work = self._work[key] = (x, target, runner.expected_for(case, x, target))
             while len(self._work) > _CACHED_CASES:
                 self._work.popitem(last=False)
         session = self.session(item)
-        fw = next(f for f in session.prepared if f.name == item.framework)
+        fw = session.ready(item.framework)
         rows: list[dict[str, Any]] = []
 
         def keep(judged: list[dict[str, Any]]) -> None:
