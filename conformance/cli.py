@@ -165,8 +165,9 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="SIZE",
         help="memory one framework worker may use, e.g. 2G, 512M, 1.5GiB (K/M/G/T: powers "
-        f"of 1024): a case estimated to need more ({runner.CALL_MEMORY_FACTOR} × its arrays "
-        "plus the worker's memory after import) is skipped with the reason; a worker whose "
+        f"of 1024): a case estimated to need more ({runner.CALL_MEMORY_BASE >> 20} MiB + "
+        f"{runner.CALL_MEMORY_FACTOR} × its arrays + the worker's memory after import) is "
+        "skipped with the reason; a worker whose "
         "resident memory grows past it during a call is killed and that call's rows are "
         "crashed (Linux: read from /proc). Default: no limit",
     )

@@ -48,6 +48,15 @@ SMALL = 64  # outputs up to this many elements are stored whole in the row
 # eager and each compiled mode; float32 and bfloat16): at most 5.1 (torch), 4.2 (paddle),
 # 7.7 (tensorflow) and 9.0 (jax: sigmoid_binary_cross_entropy under jit).
 CALL_MEMORY_FACTOR = 10
+# What any call may add, however small its arrays: compiling a new shape, caches. Paddle's
+# to_static took a worker from 288 to over 300 MiB on an 8×5 case; without this share a JAX
+# worker that had grown to 2 GiB over the shipped cases was killed on an empty one.
+CALL_MEMORY_BASE = 64 * MIB
+
+
+def call_memory(case: Case) -> int:
+    """Bytes one call of ``case`` is estimated to add to a worker's resident memory."""
+    return CALL_MEMORY_BASE + CALL_MEMORY_FACTOR * array_bytes(case)
 
 
 def array_bytes(case: Case) -> int:
@@ -345,7 +354,7 @@ def _serve_case(
         if fw.worker is None:
             result = fw.skip_reason
         else:
-            fw.worker.make_room(CALL_MEMORY_FACTOR * array_bytes(case))
+            fw.worker.make_room(call_memory(case))
             try:
                 result = fw.worker.call(task, timeout)
             except Cancelled:  # stopped during a restart: no call was made, nothing to record
@@ -527,20 +536,21 @@ class Session:
 
     def too_big(self, fw: _Framework, case: Case) -> str | None:
         """Why ``case`` is not sent to ``fw``'s worker, or None: under ``max_worker_mem``,
-        a call estimated to need more (CALL_MEMORY_FACTOR × its arrays, plus what the
-        worker held after import) would only get the worker killed, or on a machine short
-        of memory, take other processes with it."""
+        a call estimated to need more (:func:`call_memory`, plus what the worker held after
+        import) would only get the worker killed, or on a machine short of memory, take
+        other processes with it."""
         if self.max_worker_mem is None or fw.worker is None:  # no limit, or no worker to fit
             return None
         arrays = array_bytes(case)
         held = fw.worker.start_rss or 0
-        need = CALL_MEMORY_FACTOR * arrays + held
+        need = call_memory(case) + held
         if need <= self.max_worker_mem:
             return None
         after_import = f" + {held / MIB:.0f} MiB the worker holds after import" if held else ""
         return (
-            f"the call needs ~{need / MIB:.0f} MiB (estimate: {CALL_MEMORY_FACTOR} × "
-            f"{arrays / MIB:.3g} MiB of arrays for the forward and backward pass"
+            f"the call needs ~{need / MIB:.0f} MiB (estimate: {CALL_MEMORY_BASE / MIB:.0f} MiB "
+            f"+ {CALL_MEMORY_FACTOR} × {arrays / MIB:.3g} MiB of arrays for the forward and "
+            "backward pass"
             f"{after_import}), over --max-worker-mem {self.max_worker_mem / MIB:.0f} MiB; "
             "not run"
         )

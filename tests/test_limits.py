@@ -219,7 +219,7 @@ def test_a_case_estimated_over_the_limit_is_skipped_without_building_it(
     tmp_path, limits_framework, monkeypatch
 ):
     path = _cases(tmp_path, "small")
-    _append(path, "huge", "[32, 100, 1024]")  # 12.5 MiB of float32, 0.25 MiB of labels
+    _append(path, "huge", "[64, 100, 1024]")  # 25 MiB of float32, 0.5 MiB of labels
     built = cases.Case.arrays
 
     def arrays(case: cases.Case) -> Any:
@@ -228,26 +228,27 @@ def test_a_case_estimated_over_the_limit_is_skipped_without_building_it(
 
     monkeypatch.setattr(cases.Case, "arrays", arrays)
     out = tmp_path / "run"
-    assert _run(limits_framework, path, "--out", out, "--max-worker-mem", "100M") == cli.EXIT_OK
+    assert _run(limits_framework, path, "--out", out, "--max-worker-mem", "200M") == cli.EXIT_OK
     frame = results.load(out)
     huge, small = frame[frame.case_id == "huge"], frame[frame.case_id == "small"]
     assert set(small.verdict) == {"pass"} and len(small) == 4
     assert set(huge.verdict) == {"skipped"} and len(huge) == 4
     assert set(huge.api) == {"limits.exact", "limits.hog"} and set(huge["mode"]) == {"eager"}
-    assert all(list(shape) == [32, 100, 1024] for shape in huge.input_shape)
-    factor, arrays = runner.CALL_MEMORY_FACTOR, (32 * 100 * 1024 * 4 + 32 * 1024 * 8) / MIB
+    assert all(list(shape) == [64, 100, 1024] for shape in huge.input_shape)
+    base, factor = runner.CALL_MEMORY_BASE // MIB, runner.CALL_MEMORY_FACTOR
+    arrays = (64 * 100 * 1024 * 4 + 64 * 1024 * 8) / MIB
     pattern = (
-        rf"the call needs ~(\d+) MiB \(estimate: {factor} × {arrays:.3g} MiB of arrays for the "
-        r"forward and backward pass \+ (\d+) MiB the worker holds after import\), over "
-        r"--max-worker-mem 100 MiB; not run"
+        rf"the call needs ~(\d+) MiB \(estimate: {base} MiB \+ {factor} × {arrays:.3g} MiB of "
+        r"arrays for the forward and backward pass \+ (\d+) MiB the worker holds after "
+        r"import\), over --max-worker-mem 200 MiB; not run"
     )
     for reason in huge.reason:
         found = re.fullmatch(pattern, reason)
         assert found, reason
-        assert int(found[1]) > 100
-        assert abs(int(found[1]) - (factor * arrays + int(found[2]))) <= 1  # rounded apart
+        assert int(found[1]) > 200
+        assert abs(int(found[1]) - (base + factor * arrays + int(found[2]))) <= 1  # rounded
     environment = _environment(out)
-    assert environment["max_worker_mem"] == "100 MiB"
+    assert environment["max_worker_mem"] == "200 MiB"
     assert 0 < environment["limits"]["start_rss_mib"] < 100
     # without a limit the same case is run
     out = tmp_path / "unlimited"
