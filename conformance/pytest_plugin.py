@@ -248,12 +248,9 @@ class _State:
         except CaseErrors as exc:
             raise pytest.UsageError(f"bad ledger file:\n{exc}") from None
 
-    def ledger_beside(self, case_file: Path) -> Ledger:
-        """The ledger entries that apply to a case file: --conformance-ledger's, or those of
-        the ledger files in its directory."""
-        return self.ledger_in(case_file.parent)
-
     def ledger_in(self, folder: Path) -> Ledger:
+        """The ledger entries that apply to the case files in ``folder``:
+        --conformance-ledger's, or those of the ledger files in that folder."""
         if self.given_ledger is not None:
             return self.given_ledger
         if folder not in self.ledgers:
@@ -350,7 +347,7 @@ class CaseFile(pytest.File):
             loaded = cases.load_file(self.path)
         except cases.CaseErrors as exc:
             raise self.CollectError(str(exc)) from None
-        known = state.ledger_beside(self.path)
+        known = state.ledger_in(self.path.parent)
         for case in loaded:
             yield CaseNode.from_parent(self, name=case.id, case=case, known=known)
 

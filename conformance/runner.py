@@ -572,21 +572,21 @@ class Session:
         """Run ``case`` on every framework at once; each (case, API)'s rows go to ``emit``
         as soon as they are judged. Raises what ``emit`` raises, after every framework is
         done with the case."""
-        reasons = {fw.name: self.too_big(fw, case) for fw in self.prepared}
-        jobs = []
-        if any(reason is None for reason in reasons.values()):
-            x, target = case.arrays()
-            expected = expected_for(case, x, target)
-            jobs = [
-                self._pool.submit(self.serve, fw, case, x, target, expected, emit)
-                for fw in self.prepared
-                if reasons[fw.name] is None
-            ]
-        for fw in self.prepared:
-            reason = reasons[fw.name]
-            if reason is not None:
-                jobs.append(self._pool.submit(self.skip, fw, case, reason, emit))
-        _wait(jobs)
+        work = _CaseWork(case, len(self.frameworks))
+        _wait([self._pool.submit(self.serve_or_skip, fw, work, emit) for fw in self.prepared])
+
+    def serve_or_skip(
+        self, fw: _Framework, work: _CaseWork, emit: Callable[[list[dict[str, Any]]], None]
+    ) -> None:
+        """Serve ``work``'s case on one framework, or, when it is too big for the worker
+        (``too_big``), write its rows as skipped without building its arrays: they may not
+        fit in this process either."""
+        reason = self.too_big(fw, work.case)
+        if reason is not None:
+            self.skip(fw, work.case, reason, emit)
+            return
+        x, target, expected = work.get()
+        self.serve(fw, work.case, x, target, expected, emit)
 
     def rows(self, case: Case) -> list[dict[str, Any]]:
         """The judged rows of ``case`` (JSON-ready values), without writing them anywhere."""
@@ -669,12 +669,7 @@ def _serve_cases(
         fw = session.ready(name)  # the first case waits for this framework's start only
         if session.stop.is_set():
             return False
-        too_big = session.too_big(fw, work.case)
-        if too_big is not None:  # before its arrays are built: they may not fit here either
-            session.skip(fw, work.case, too_big, writer.write)
-            return True
-        x, target, expected = work.get()
-        session.serve(fw, work.case, x, target, expected, writer.write)
+        session.serve_or_skip(fw, work, writer.write)
         return True
 
     def finished(work: _CaseWork, job: Future[bool]) -> None:
