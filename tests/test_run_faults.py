@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -394,3 +395,29 @@ def _worker_children() -> list[int]:
         if ppid == os.getpid() and b"conformance.worker" in cmd and state != "Z":
             found.append(int(entry.name))
     return found
+
+
+def test_a_framework_serves_its_cases_while_a_slower_one_still_starts(
+    tmp_path, monkeypatch, fake_framework
+):
+    """No start barrier: each framework's queue begins when its own worker is ready."""
+    _adapter(tmp_path, monkeypatch, "slow", "time.sleep(6)")
+    selected = cases.load_file(_case_file(tmp_path, "one", "two"))
+    out = tmp_path / "run"
+    done = threading.Event()
+    thread = threading.Thread(
+        target=lambda: (runner.run(selected, out, frameworks=["slow", fake_framework]), done.set())
+    )
+    thread.start()
+    rows = out / results.RESULTS_FILE
+    deadline = time.monotonic() + 5  # well inside the slow framework's 6 s start
+    while time.monotonic() < deadline and not (rows.exists() and rows.stat().st_size):
+        time.sleep(0.05)
+    written_before_slow_started = rows.exists() and rows.stat().st_size > 0
+    thread.join(timeout=120)
+    assert done.is_set()
+    assert written_before_slow_started
+    frame = results.load(out)
+    assert set(frame.framework) == {"slow", fake_framework}
+    fake = frame[frame.framework == fake_framework]
+    assert ((fake.verdict == "error") == (fake.api == "fake.raise")).all()  # the rest pass
